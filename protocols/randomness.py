@@ -1,0 +1,107 @@
+"""Randomness for the engine: keyed keystreams and the private random source.
+
+Time and randomness are parameters of the pure layer. ``Keystream`` expands a 32-byte session key
+with ChaCha20 (RFC 7539 layout: a 4-byte block counter, then a 12-byte nonce that we derive from a
+label); all parties holding the same key derive the same values for the same label.
+``SystemRandomSource`` draws its key from the OS CSPRNG; ``InsecureSeededRandomSource`` exists
+for reproducible tests only, as its name says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Protocol
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+from protocols.field import P, Array
+
+KEY_BYTES = 32
+_ZERO_BLOCK = bytes(1 << 16)
+
+
+def _keystream_bytes(key: bytes, label: bytes, nbytes: int) -> bytes:
+    nonce = b"\x00\x00\x00\x00" + hashlib.blake2b(label, digest_size=12).digest()
+    encryptor = Cipher(algorithms.ChaCha20(key, nonce), mode=None).encryptor()
+    if nbytes <= len(_ZERO_BLOCK):
+        return encryptor.update(_ZERO_BLOCK[:nbytes])
+    return encryptor.update(bytes(nbytes))
+
+
+def _to_field(raw: bytes) -> Array:
+    words = np.frombuffer(raw, dtype=np.uint64).copy()
+    words &= P
+    words[words == P] = 0  # 2^61 - 1 ≡ 0; bias 2^-61
+    return words
+
+
+class Keystream:
+    """Deterministic field elements and bits from a shared key and a label."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("keystream keys are 32 bytes")
+        self._key = key
+
+    def field(self, label: bytes, size: int) -> Array:
+        """``size`` field elements, uniform up to a 2^-61 bias."""
+        return _to_field(_keystream_bytes(self._key, label, 8 * size))
+
+    def bits(self, label: bytes, size: int) -> Array:
+        """``size`` uniform bits as field elements 0 and 1."""
+        raw = np.frombuffer(_keystream_bytes(self._key, label, (size + 7) // 8), dtype=np.uint8)
+        return np.unpackbits(raw, count=size).astype(np.uint64)
+
+
+class RandomSource(Protocol):
+    """A party's private randomness."""
+
+    def field(self, size: int) -> Array:
+        """``size`` uniform field elements."""
+        ...
+
+    def bits(self, size: int) -> Array:
+        """``size`` uniform bits (0 or 1) as field elements."""
+        ...
+
+    def key(self) -> bytes:
+        """A fresh 32-byte key."""
+        ...
+
+
+class _CounterSource:
+    """A ChaCha20 stream keyed once, consumed with an increasing counter."""
+
+    def __init__(self, key: bytes) -> None:
+        self._stream = Keystream(key)
+        self._counter = 0
+
+    def _label(self) -> bytes:
+        self._counter += 1
+        return self._counter.to_bytes(8, "little")
+
+    def field(self, size: int) -> Array:
+        return self._stream.field(self._label(), size)
+
+    def bits(self, size: int) -> Array:
+        return self._stream.bits(self._label(), size)
+
+    def key(self) -> bytes:
+        return _keystream_bytes(self._stream._key, b"key" + self._label(), KEY_BYTES)
+
+
+class SystemRandomSource(_CounterSource):
+    """Production randomness: ChaCha20 keyed from the OS CSPRNG."""
+
+    def __init__(self) -> None:
+        super().__init__(os.urandom(KEY_BYTES))
+
+
+class InsecureSeededRandomSource(_CounterSource):
+    """Reproducible randomness for tests. Never use it for real data."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(hashlib.sha256(b"insecure-test-seed" + seed.to_bytes(8, "little")).digest())
+
