@@ -137,7 +137,8 @@ def expected_result(task: str, size: int, seed: int) -> Vector:
     if task == "lt":
         return (x[0] < x[1]).astype(np.int64)
     if task == "eq":
-        return (x[0] == x[1]).astype(np.int64)
+        same: npt.NDArray[np.bool_] = x[0] == x[1]
+        return same.astype(np.int64)
     if task == "membership":
         return np.isin(x[0], np.concatenate((x[1], x[2]))).astype(np.int64)
     raise ValueError(f"unknown task {task!r}")
@@ -386,11 +387,13 @@ def _party_command(task: str, size: int, seed: int, base_port: int, pid: int) ->
     script = str(Path(__file__).resolve())
     options = ["-M", str(N_PARTIES), "-I", str(pid), "-B", str(base_port), "--no-log"]
     # -P: the script's folder is not put on sys.path, so no module there shadows a library.
-    return [sys.executable, "-P", script, "--task", task, "--size", str(size),
-            "--seed", str(seed), "--", *options]  # fmt: skip
+    anchor = ["--task", task, "--size", str(size), "--seed", str(seed)]
+    return [sys.executable, "-P", script, *anchor, "--", *options]
 
 
-def _spawn(task: str, size: int, seed: int, base_port: int, logs: Path) -> list[Any]:
+def _spawn(
+    task: str, size: int, seed: int, base_port: int, logs: Path
+) -> list[subprocess.Popen[bytes]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for pid in range(N_PARTIES):

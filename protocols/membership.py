@@ -1,0 +1,106 @@
+"""Set membership without sorting, and the set difference of the proof of concept.
+
+For each bin ``b`` of the querier's cuckoo table (value ``a_b``, real-flag ``f_b``) and the
+simple-hashed entries ``y_{j,b}`` of every other list, ``z_b = f_b · Π_j (a_b − y_{j,b})`` is zero
+exactly when the bin is a dummy or ``a_b`` is on some list (a field has no zero divisors). So
+``absent_b = 1 − [z_b = 0]`` marks the querier's identifiers that are on none of the lists:
+about ``L`` products and one zero test per bin, with ``L`` the public padded load.
+
+``set_difference`` then selects the first ``limit`` absent bins (``select.select_first``) and
+opens only those selection bits, and only to the querier, who maps bins back to its own
+identifiers. Everyone else learns the public sizes and nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocols import field as gf
+from protocols import hashing
+from protocols.arithmetic import product_tree
+from protocols.compare import is_zero
+from protocols.errors import LocalProtocolError
+from protocols.field import Array
+from protocols.program import Context, Exchange, Program, expect
+from protocols.select import select_first
+from protocols.sharing import open_to, share_input
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Public table sizes, from the public size bounds of the lists."""
+
+    n_bins: int
+    loads: tuple[int, ...]
+
+    @classmethod
+    def of(cls, querier_size: int, list_sizes: Sequence[int]) -> Layout:
+        """Bins for the querier's bound and a padded load per other list."""
+        n_bins = hashing.bin_count(querier_size)
+        return cls(n_bins, tuple(hashing.max_load(size, n_bins) for size in list_sizes))
+
+
+def absent_bits(ctx: Context, query: Array, real: Array, lists: Array) -> Program[Array]:
+    """Shares of ``[real_b and query_b is in no column b of lists]`` (``lists``: (L, B))."""
+    if lists.ndim != 2 or lists.shape[1] != query.size:
+        raise LocalProtocolError("lists must have one column per bin")
+    rows = gf.sub(np.broadcast_to(query, lists.shape), lists)
+    product = yield from product_tree(ctx, np.concatenate([real[None, :], rows]))
+    zero = yield from is_zero(ctx, product)
+    return gf.sub(gf.constant_array(1, zero.shape), zero)
+
+
+def announce_seed(ctx: Context, querier: int, seed: int | None) -> Program[int]:
+    """The querier tells every participant the cuckoo seed it used (public, one small message)."""
+    label = ctx.next_tag("seed", querier)
+    if ctx.me == querier:
+        message = (np.array([seed], dtype=np.uint64),)
+        others = [p for p in range(ctx.n_participants) if p != querier]
+        yield Exchange(label, dict.fromkeys(others, message), {})
+        assert seed is not None
+        return seed
+    replies = yield Exchange(label, {}, {querier: 1})
+    return int(expect(replies, querier, 1, (1,))[0][0])
+
+
+def set_difference(
+    ctx: Context,
+    querier: int,
+    holders: Sequence[int],
+    mine: Array | None,
+    layout: Layout,
+    limit: int,
+) -> Program[Array | None]:
+    """Up to ``limit`` of the querier's encoded values that are on none of the holders' lists.
+
+    Every participant calls this; the querier and each holder pass their encoded values
+    (``hashing.encode``), others ``None``. Returns, at the querier only, the indices into its
+    own list of the selected values; ``None`` elsewhere.
+    """
+    table = None
+    if ctx.me == querier:
+        assert mine is not None
+        table = hashing.cuckoo(mine, layout.n_bins, ctx.source)
+    seed = yield from announce_seed(ctx, querier, None if table is None else table.seed)
+    query = yield from share_input(ctx, querier, None if table is None else table.values, layout.n_bins)
+    real = yield from share_input(ctx, querier, None if table is None else table.real, layout.n_bins)
+    columns = []
+    for holder, load in zip(holders, layout.loads, strict=True):
+        values = None
+        if ctx.me == holder:
+            assert mine is not None
+            values = hashing.simple(mine, layout.n_bins, load, seed, ctx.source).reshape(-1)
+        shares = yield from share_input(ctx, holder, values, load * layout.n_bins)
+        columns.append(shares.reshape(load, layout.n_bins) if ctx.is_compute else shares)
+    selected: Array | None = None
+    if ctx.is_compute:
+        absent = yield from absent_bits(ctx, query, real, np.concatenate(columns))
+        selected = yield from select_first(ctx, absent, limit)
+    opened = yield from open_to(ctx, selected, [querier], layout.n_bins)
+    if ctx.me != querier or table is None or opened is None:
+        return None
+    bins = np.nonzero(opened == 1)[0]
+    return np.sort(table.owner[bins])
