@@ -13,6 +13,7 @@ Signed integers are mapped around zero: ``v`` in ``(-p/2, p/2)`` is stored as ``
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,8 @@ _S3 = np.uint64(3)
 _S29 = np.uint64(29)
 _S32 = np.uint64(32)
 _S61 = np.uint64(61)
+_ONE = np.ones(1, dtype=np.uint64)
+_ZERO = np.zeros(1, dtype=np.uint64)
 
 
 def _mul_block(a: Array, b: Array, out: Array) -> None:
@@ -63,14 +66,38 @@ def _mul_block(a: Array, b: Array, out: Array) -> None:
     np.minimum(out, out - P, out=out)
 
 
+def _add_block(a: Array, b: Array, out: Array) -> None:
+    np.add(a, b, out=out)
+    np.minimum(out, out - P, out=out)
+
+
+def _sub_block(a: Array, b: Array, out: Array) -> None:
+    np.subtract(P, b, out=out)
+    out += a
+    np.minimum(out, out - P, out=out)
+
+
 def _chunked(kernel: Callable[[Array, Array, Array], None], a: Array, b: Array) -> Array:
-    a, b = np.broadcast_arrays(a, b)
-    out = np.empty(a.shape, dtype=np.uint64)
-    flat_a, flat_b, flat_out = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    size = flat_out.size
-    if size <= CHUNK:
-        kernel(np.ascontiguousarray(flat_a), np.ascontiguousarray(flat_b), flat_out)
+    """Apply ``kernel`` over cache-sized chunks; a one-element operand is broadcast per chunk."""
+    if a.size == 1 and b.size != 1 and kernel is not _sub_block:
+        a, b = b, a
+    if b.size == 1 and a.size != 1:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        flat_a = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+        flat_b = b.reshape(1)
+        out = np.empty(shape, dtype=np.uint64)
+        flat_out = out.reshape(-1)
+        for start in range(0, flat_out.size, CHUNK):
+            stop = min(start + CHUNK, flat_out.size)
+            kernel(flat_a[start:stop], flat_b, flat_out[start:stop])
         return out
+    if a.shape != b.shape:
+        a, b = (np.ascontiguousarray(x) for x in np.broadcast_arrays(a, b))
+    out = np.empty(a.shape, dtype=np.uint64)
+    flat_a = np.ascontiguousarray(a).reshape(-1)
+    flat_b = np.ascontiguousarray(b).reshape(-1)
+    flat_out = out.reshape(-1)
+    size = flat_out.size
     for start in range(0, size, CHUNK):
         stop = min(start + CHUNK, size)
         kernel(flat_a[start:stop], flat_b[start:stop], flat_out[start:stop])
@@ -84,26 +111,32 @@ def mul(a: Array, b: Array) -> Array:
 
 def add(a: Array, b: Array) -> Array:
     """Elementwise sum mod p."""
-    total = np.add(a, b, dtype=np.uint64)
-    return np.minimum(total, total - P, out=total)
+    return _chunked(_add_block, np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
 
 
 def sub(a: Array, b: Array) -> Array:
     """Elementwise difference mod p."""
-    diff = np.add(a, P - np.asarray(b, dtype=np.uint64), dtype=np.uint64)
-    return np.minimum(diff, diff - P, out=diff)
+    return _chunked(_sub_block, np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
 
 
 def neg(a: Array) -> Array:
     """Elementwise additive inverse mod p."""
-    out = P - np.asarray(a, dtype=np.uint64)
-    return np.minimum(out, out - P, out=out)
+    return _chunked(_sub_block, _ZERO, np.asarray(a, dtype=np.uint64))
+
+
+def _reduce_block(a: Array, _: Array, out: Array) -> None:
+    np.right_shift(a, _S61, out=out)
+    out += a & P
+    np.minimum(out, out - P, out=out)
+
+
+def _scale_block(a: Array, c: Array, out: Array) -> None:
+    _reduce_block(a * c, c, out)
 
 
 def reduce(a: npt.NDArray[np.uint64]) -> Array:
     """Map arbitrary uint64 values to canonical residues (two folds of 2^61 ≡ 1)."""
-    out = (a & P) + (a >> _S61)
-    return np.minimum(out, out - P, out=out)
+    return _chunked(_reduce_block, np.asarray(a, dtype=np.uint64), _ONE)
 
 
 def sum_rows(a: Array, axis: int = 0) -> Array:
@@ -164,29 +197,70 @@ def power(a: Array, exponent: int) -> Array:
     return result
 
 
+@cache
+def _small_times_power_of_two(c: int) -> tuple[int, int] | None:
+    """``(m, k)`` with ``c ≡ m·2^k`` and ``|m| < 8``, if there is one (e.g. 1/2 = 2^60)."""
+    for k in range(61):
+        m = c * pow(2, 61 - k, MODULUS) % MODULUS
+        if m < 8:
+            return m, k
+        if MODULUS - m < 8:
+            return m - MODULUS, k
+    return None
+
+
 def scale(a: Array, coefficient: int) -> Array:
-    """``a * coefficient`` mod p; small coefficients (|c| < 8) avoid the full multiplication."""
+    """``a * coefficient`` mod p; coefficients ``m·2^k`` with ``|m| < 8`` (such as the Lagrange
+    weights of a three-party committee) take a small product and a rotation instead of the
+    full multiplication."""
     c = coefficient % MODULUS
+    a = np.asarray(a, dtype=np.uint64)
     if c == 0:
         return np.zeros_like(a, dtype=np.uint64)
-    if c == 1:
-        return np.array(a, dtype=np.uint64, copy=True)
-    if c < 8:
-        return reduce(np.multiply(a, np.uint64(c), dtype=np.uint64))
-    if MODULUS - c < 8:
-        return neg(reduce(np.multiply(a, np.uint64(MODULUS - c), dtype=np.uint64)))
-    return mul(a, np.full(1, c, dtype=np.uint64))
+    shortcut = _small_times_power_of_two(c)
+    if shortcut is None:
+        return mul(a, np.full(1, c, dtype=np.uint64))
+    m, k = shortcut
+    if m == 1:
+        out = np.array(a, copy=True) if k == 0 else mul_pow2(a, k)
+    elif m == -1:
+        out = neg(a) if k == 0 else neg(mul_pow2(a, k))
+    else:
+        small = _chunked(_scale_block, a, np.full(1, abs(m), dtype=np.uint64))
+        out = small if k == 0 else mul_pow2(small, k)
+        if m < 0:
+            out = neg(out)
+    return out
 
 
 def linear_combination(coefficients: list[int], arrays: list[Array]) -> Array:
-    """Σ cᵢ·aᵢ mod p for Python-integer coefficients and equally shaped arrays."""
+    """Σ cᵢ·aᵢ mod p for Python-integer coefficients and equally shaped arrays.
+
+    When every coefficient is ``mᵢ·2^k`` with small ``mᵢ`` and one common ``k``, the sum of the
+    small multiples is rotated once.
+    """
     if len(coefficients) != len(arrays) or not arrays:
         raise ValueError("one coefficient per array, at least one")
+    shortcuts = [_small_times_power_of_two(c % MODULUS) for c in coefficients]
+    exponents = {s[1] for s in shortcuts if s is not None and s[0] != 0}
+    if None not in shortcuts and len(exponents) == 1:
+        (k,) = exponents
+        small = [s[0] if s is not None else 0 for s in shortcuts]
+        return mul_pow2(linear_combination(small, arrays), k) if k else _small_sum(small, arrays)
     total = scale(arrays[0], coefficients[0])
     for c, a in zip(coefficients[1:], arrays[1:], strict=True):
         if c % MODULUS:
             total = add(total, scale(a, c))
     return total
+
+
+def _small_sum(coefficients: list[int], arrays: list[Array]) -> Array:
+    total: Array | None = None
+    for c, a in zip(coefficients, arrays, strict=True):
+        if c:
+            term = scale(a, c)
+            total = term if total is None else add(total, term)
+    return total if total is not None else np.zeros_like(arrays[0], dtype=np.uint64)
 
 
 def sum_all(a: Array) -> int:
@@ -205,15 +279,26 @@ def cumsum(a: Array, axis: int = -1) -> Array:
     return add(reduce(low), mul(high, np.full(1, 1 << 32, dtype=np.uint64)))
 
 
+def _rotate(a: Array, left: np.uint64, right: np.uint64, out: Array) -> None:
+    np.left_shift(a, left, out=out)
+    out &= P
+    out |= a >> right
+    np.minimum(out, out - P, out=out)
+
+
 def mul_pow2(a: Array, exponent: int) -> Array:
     """``a · 2^exponent`` mod p: a rotation of the 61-bit representation, as 2^61 ≡ 1."""
     k = exponent % 61
     if k == 0:
         return np.array(a, dtype=np.uint64, copy=True)
-    a = np.asarray(a, dtype=np.uint64)
-    out = (a << np.uint64(k)) & P
-    out |= a >> np.uint64(61 - k)
-    return np.minimum(out, out - P, out=out)
+    a = np.ascontiguousarray(a, dtype=np.uint64)
+    out = np.empty_like(a)
+    flat_a, flat_out = a.reshape(-1), out.reshape(-1)
+    left, right = np.uint64(k), np.uint64(61 - k)
+    for start in range(0, flat_a.size, CHUNK):
+        stop = start + CHUNK
+        _rotate(flat_a[start:stop], left, right, flat_out[start:stop])
+    return out
 
 
 def constant_array(value: int, shape: tuple[int, ...]) -> Array:

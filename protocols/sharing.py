@@ -30,11 +30,13 @@ from protocols.shamir import Committee
 
 
 def prg_targets(committee: Committee, dealer: int) -> tuple[int, ...]:
-    """The ``t`` compute parties whose shares of ``dealer``'s values come from a shared key."""
-    n, t = committee.n_parties, committee.threshold
-    if dealer < n:
-        return tuple((dealer + k) % n for k in range(1, t + 1))
-    return tuple(range(t))
+    """The ``t`` compute parties whose shares of ``dealer``'s values come from a shared key.
+
+    The first ``t`` parties other than the dealer: with evaluation points ``1 … t + 1`` the
+    Lagrange weights of the dealing polynomial are small multiples of powers of two for
+    committees of up to five, so dealing costs additions and rotations, not multiplications.
+    """
+    return tuple(p for p in range(committee.threshold + 1) if p != dealer)[: committee.threshold]
 
 
 @cache
@@ -79,12 +81,14 @@ def deal(
     size: int,
     weights: Sequence[int] | None = None,
     label: str | None = None,
+    tracked: bool = True,
 ) -> Program[list[Array]]:
     """Each party in ``dealers`` shares a private vector of ``size`` values, in one round.
 
     ``values`` is the caller's own vector when it is a dealer (else ``None``); dealer ``d``'s
     vector is multiplied by ``weights[d]`` first, when given. Compute parties get their shares of
     every dealer's vector, in ``dealers`` order; a dealer outside the committee gets ``[]``.
+    With ``tracked=False`` the caller must ``track`` what it derives from them instead.
     """
     committee = ctx.committee
     label = label or ctx.next_label()
@@ -114,8 +118,9 @@ def deal(
         else:
             stream = ctx.pairwise(dealer)
             shares.append(stream.field(_prg_label(label, dealer, ctx.me), size))
-    for share in shares:
-        track(ctx, share)
+    if tracked:
+        for share in shares:
+            track(ctx, share)
     return shares
 
 
@@ -140,10 +145,11 @@ def reshare(ctx: Context, local: Array, weights: Sequence[int]) -> Program[Array
     dealers = list(range(len(weights)))
     size = local.size
     mine = local.reshape(-1) if ctx.me in dealers else None
-    shares = yield from deal(ctx, dealers, mine, size, weights=weights)
+    shares = yield from deal(ctx, dealers, mine, size, weights=weights, tracked=False)
     total = shares[0]
     for share in shares[1:]:
         total = gf.add(total, share)
+    track(ctx, total)
     return total.reshape(local.shape)
 
 
