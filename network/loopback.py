@@ -62,7 +62,9 @@ class LoopbackTransport:
         self._attach(peer, reader, writer)
         self._check_connected()
 
-    def _attach(self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _attach(
+        self, peer: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._writers[peer] = writer
         self._readers.append(asyncio.create_task(self._read_loop(peer, reader)))
 
@@ -74,7 +76,9 @@ class LoopbackTransport:
         key = (peer, label)
         if key not in self._mail:
             if len(self._mail) > _MAX_BUFFERED * len(self.ports):
-                raise ProtocolAbortedError(AbortCode.MALFORMED_MESSAGE, "too many early messages", peer)
+                raise ProtocolAbortedError(
+                    AbortCode.MALFORMED_MESSAGE, "too many early messages", peer
+                )
             self._mail[key] = asyncio.get_running_loop().create_future()
         return self._mail[key]
 
@@ -113,7 +117,7 @@ class LoopbackTransport:
         writer = self._writers[peer]
         writer.write(_HEADER.pack(length, len(encoded)) + encoded + head)
         for array in arrays:
-            writer.write(memoryview(np.ascontiguousarray(array, dtype=np.uint64)).cast("B"))
+            writer.write(np.ascontiguousarray(array, dtype=np.uint64).data.cast("B"))
         self.bytes_sent += 4 + length
         await writer.drain()
 

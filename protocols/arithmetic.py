@@ -66,4 +66,5 @@ def product_tree(ctx: Context, rows: Array) -> Program[Array]:
         half = rows.shape[0] // 2
         paired = yield from mul(ctx, rows[0 : 2 * half : 2], rows[1 : 2 * half : 2])
         rows = paired if rows.shape[0] % 2 == 0 else gf.concat(paired, rows[-1:])
-    return rows[0]
+    product: Array = rows[0]
+    return product

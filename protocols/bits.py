@@ -75,7 +75,8 @@ def greater_than_public(ctx: Context, secret_bits: Array, public: Array) -> Prog
             new_greater = gf.concat(new_greater, greater[-1:])
             new_equal = gf.concat(new_equal, equal[-1:])
         greater, equal = new_greater, new_equal
-    return greater[0]
+    result: Array = greater[0]
+    return result
 
 
 def equal_public(ctx: Context, secret_bits: Array, public: Array) -> Program[Array]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from protocols import field as gf
 from protocols.arithmetic import mul, xor_public
-from protocols.bits import greater_than_public, equal_public, public_bits, random_mask
+from protocols.bits import equal_public, greater_than_public, public_bits, random_mask
 from protocols.field import Array
 from protocols.program import Context, Program
 from protocols.sharing import open_values

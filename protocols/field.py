@@ -147,7 +147,7 @@ def sum_rows(a: Array, axis: int = 0) -> Array:
         del shape[axis]
         return np.zeros(shape, dtype=np.uint64)
     moved = np.moveaxis(a, axis, 0)
-    total = moved[0].copy()
+    total: Array = np.array(moved[0], dtype=np.uint64, copy=True)
     for row in moved[1:]:
         total += row
         np.minimum(total, total - P, out=total)

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from protocols.errors import AbortCode, ProtocolAbortedError
-from protocols.field import MODULUS, P, Array
+from protocols.field import MODULUS, Array, P
 from protocols.randomness import RandomSource
 
 HASHES = 3
@@ -78,7 +79,7 @@ def _log_tail(trials: int, q: float, at_least: int) -> float:
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
-def positions(values: Array, n_bins: int, seed: int) -> Array:
+def positions(values: Array, n_bins: int, seed: int) -> npt.NDArray[np.int64]:
     """Candidate bins, shape ``(3, len(values))``: multiply-shift hashing of the encodings."""
     out = np.empty((HASHES, values.size), dtype=np.int64)
     for j in range(HASHES):

@@ -85,8 +85,12 @@ def set_difference(
         assert mine is not None
         table = hashing.cuckoo(mine, layout.n_bins, ctx.source)
     seed = yield from announce_seed(ctx, querier, None if table is None else table.seed)
-    query = yield from share_input(ctx, querier, None if table is None else table.values, layout.n_bins)
-    real = yield from share_input(ctx, querier, None if table is None else table.real, layout.n_bins)
+    query = yield from share_input(
+        ctx, querier, None if table is None else table.values, layout.n_bins
+    )
+    real = yield from share_input(
+        ctx, querier, None if table is None else table.real, layout.n_bins
+    )
     columns = []
     for holder, load in zip(holders, layout.loads, strict=True):
         values = None

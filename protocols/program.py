@@ -149,7 +149,9 @@ def expect_shapes(
         if array.shape != shape or array.dtype != np.uint64:
             raise ProtocolAbortedError(AbortCode.MALFORMED_MESSAGE, "wrong shape or type", party)
         if array.size and int(array.max()) >= MODULUS:
-            raise ProtocolAbortedError(AbortCode.MALFORMED_MESSAGE, "value outside the field", party)
+            raise ProtocolAbortedError(
+                AbortCode.MALFORMED_MESSAGE, "value outside the field", party
+            )
     return arrays
 
 
@@ -223,54 +225,46 @@ def key_setup(ctx: Context) -> Program[SessionKeys]:
     parties outside ``B``. Common: party 0 draws it. The links that carry this are authenticated
     and encrypted; the keys never leave the session.
     """
-    committee = ctx.committee
-    label = ctx.next_label()
+    drawn: dict[tuple[str, object], bytes] = {}
     outgoing: dict[int, list[Array]] = {p: [] for p in ctx.others}
-    pairwise: dict[int, bytes] = {}
-    prss: dict[frozenset[int], bytes] = {}
     expected: dict[int, list[tuple[str, object]]] = {p: [] for p in ctx.others}
-
-    def draw() -> tuple[bytes, Array]:
-        array = _key_array(ctx.source.key())
-        return array.tobytes(), array
-
-    for peer in ctx.others:
-        if ctx.me < peer:
-            key, array = draw()
-            pairwise[peer] = key
-            outgoing[peer].append(array)
-        else:
-            expected[peer].append(("pair", peer))
-    for subset in prss_subsets(committee):
-        if ctx.me in subset:
+    for kind, what, holders in _key_plan(ctx.committee):
+        if ctx.me not in holders:
             continue
-        holders = [p for p in committee.parties if p not in subset]
         if holders[0] == ctx.me:
-            key, array = draw()
-            prss[subset] = key
-            for p in holders[1:]:
-                outgoing[p].append(array)
+            array = _key_array(ctx.source.key())
+            drawn[(kind, what)] = array.tobytes()
+            for peer in holders[1:]:
+                outgoing[peer].append(array)
         else:
-            expected[holders[0]].append(("prss", subset))
-    common: bytes | None = None
-    if ctx.me == 0:
-        common, array = draw()
-        for p in ctx.others:
-            outgoing[p].append(array)
-    else:
-        expected[0].append(("common", None))
+            expected[holders[0]].append((kind, what))
     incoming = {p: len(items) for p, items in expected.items() if items}
+    label = ctx.next_label()
     replies = yield Exchange(label, {p: tuple(a) for p, a in outgoing.items() if a}, incoming)
     for party, count in incoming.items():
         arrays = expect(replies, party, count, (4,))
-        for (kind, what), array in zip(expected[party], arrays, strict=True):
-            if kind == "pair":
-                pairwise[party] = array.tobytes()
-            elif kind == "prss":
-                prss[what] = array.tobytes()  # type: ignore[index]  # what is the subset here
-            else:
-                common = array.tobytes()
-    return SessionKeys(pairwise=pairwise, prss=prss, common=common)
+        for item, array in zip(expected[party], arrays, strict=True):
+            drawn[item] = array.tobytes()
+    pairwise: dict[int, bytes] = {}
+    prss: dict[frozenset[int], bytes] = {}
+    for (_, what), key in drawn.items():
+        if isinstance(what, tuple):
+            pairwise[what[1] if what[0] == ctx.me else what[0]] = key
+        elif isinstance(what, frozenset):
+            prss[what] = key
+    return SessionKeys(pairwise=pairwise, prss=prss, common=drawn.get(("common", None)))
+
+
+def _key_plan(committee: Committee) -> list[tuple[str, object, list[int]]]:
+    """Every session key: its kind, what it is for, and its holders (the first one draws it)."""
+    parties = list(committee.parties)
+    plan: list[tuple[str, object, list[int]]] = [
+        ("pair", (i, j), [i, j]) for i in parties for j in parties if i < j
+    ]
+    for subset in prss_subsets(committee):
+        plan.append(("prss", subset, [p for p in parties if p not in subset]))
+    plan.append(("common", None, parties))
+    return plan
 
 
 def external_key_setup(ctx: Context, external: int) -> Program[dict[int, bytes]]:

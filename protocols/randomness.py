@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from protocols.field import P, Array
+from protocols.field import Array, P
 
 KEY_BYTES = 32
 _ZERO_BLOCK = bytes(1 << 16)
@@ -103,5 +103,6 @@ class InsecureSeededRandomSource(_CounterSource):
     """Reproducible randomness for tests. Never use it for real data."""
 
     def __init__(self, seed: int) -> None:
-        super().__init__(hashlib.sha256(b"insecure-test-seed" + seed.to_bytes(8, "little")).digest())
-
+        super().__init__(
+            hashlib.sha256(b"insecure-test-seed" + seed.to_bytes(8, "little")).digest()
+        )

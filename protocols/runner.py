@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from protocols.errors import LocalProtocolError, ProtocolAbortedError
-from protocols.field import Array
-from protocols.field import from_int
+from protocols.field import Array, from_int
 from protocols.program import (
     Context,
     Exchange,
@@ -79,8 +78,7 @@ class Runner:
                 party
                 for party, exchange in waiting.items()
                 if all(
-                    sender in mail.get((party, exchange.label), {})
-                    for sender in exchange.incoming
+                    sender in mail.get((party, exchange.label), {}) for sender in exchange.incoming
                 )
             ]
             if not ready:
@@ -108,9 +106,7 @@ class Runner:
                 raise LocalProtocolError("a party cannot send to itself")
             delivery = Delivery(exchange.label, sender, receiver, tuple(a.copy() for a in arrays))
             if self.tamper is not None:
-                delivery = Delivery(
-                    delivery.label, sender, receiver, tuple(self.tamper(delivery))
-                )
+                delivery = Delivery(delivery.label, sender, receiver, tuple(self.tamper(delivery)))
             self.deliveries.append(delivery)
             box = mail.setdefault((receiver, exchange.label), {})
             if sender in box:

@@ -55,8 +55,10 @@ def select_first(ctx: Context, flags: Array, k: int) -> Program[Array]:
     starts = gf.sub(ends, totals)
     limit = gf.constant_array(k, ends.shape)
     tests = yield from is_negative(
-        ctx, np.concatenate([gf.sub(gf.sub(ends, limit), gf.constant_array(1, ends.shape)),
-                             gf.sub(starts, limit)])
+        ctx,
+        np.concatenate(
+            [gf.sub(gf.sub(ends, limit), gf.constant_array(1, ends.shape)), gf.sub(starts, limit)]
+        ),
     )
     whole, open_start = tests[:n_blocks], tests[n_blocks:]
     crossing = yield from mul(ctx, open_start, gf.sub(gf.constant_array(1, whole.shape), whole))
@@ -68,7 +70,10 @@ def select_first(ctx: Context, flags: Array, k: int) -> Program[Array]:
     keep = yield from _below(ctx, inside, k + 1)
     chosen = yield from mul(ctx, extracted, keep)
     factors = np.concatenate(
-        [np.broadcast_to(whole[:, None], grid.shape), np.broadcast_to(crossing[:, None], grid.shape)]
+        [
+            np.broadcast_to(whole[:, None], grid.shape),
+            np.broadcast_to(crossing[:, None], grid.shape),
+        ]
     )
     operands = np.concatenate([grid, np.broadcast_to(chosen[None, :], grid.shape)])
     products = yield from mul(ctx, np.ascontiguousarray(factors), np.ascontiguousarray(operands))

@@ -205,7 +205,9 @@ def flush_checks(ctx: Context) -> Program[None]:
         return
     label = ctx.next_label()
     mine = _check_share(ctx, label)
-    replies = yield Exchange(label, {p: (mine,) for p in ctx.others}, dict.fromkeys(ctx.others, 1))
+    replies = yield Exchange(
+        label, dict.fromkeys(ctx.others, (mine,)), dict.fromkeys(ctx.others, 1)
+    )
     values = np.zeros(ctx.committee.n_parties, dtype=np.uint64)
     values[ctx.me] = mine[0]
     for party in ctx.others:
@@ -218,7 +220,8 @@ def open_values(ctx: Context, shares: Array) -> Program[Array]:
     label = ctx.next_label()
     flat = np.ascontiguousarray(shares.reshape(-1))
     check = ctx.has_pending_check
-    payload = (flat, _check_share(ctx, label)) if check else (flat,)
+    check_value = _check_share(ctx, label) if check else None
+    payload = (flat,) if check_value is None else (flat, check_value)
     shapes = [(flat.size,), (1,)] if check else [(flat.size,)]
     replies = yield Exchange(
         label, dict.fromkeys(ctx.others, payload), dict.fromkeys(ctx.others, len(payload))
@@ -227,8 +230,8 @@ def open_values(ctx: Context, shares: Array) -> Program[Array]:
     stacked = np.empty((n, flat.size), dtype=np.uint64)
     checks = np.empty(n, dtype=np.uint64)
     stacked[ctx.me] = flat
-    if check:
-        checks[ctx.me] = payload[1][0]
+    if check_value is not None:
+        checks[ctx.me] = check_value[0]
     for party in ctx.others:
         arrays = expect_shapes(replies, party, shapes)
         stacked[party] = arrays[0]

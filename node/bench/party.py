@@ -29,7 +29,9 @@ def _barrier(ctx: Context) -> Program[None]:
     yield Exchange("sync", dict.fromkeys(ctx.others, ping), dict.fromkeys(ctx.others, 1))
 
 
-async def run_party(task: str, size: int, party: int, ports: list[int], seed: int) -> dict[str, object]:
+async def run_party(
+    task: str, size: int, party: int, ports: list[int], seed: int
+) -> dict[str, object]:
     """Run one party of ``task`` and return its measurements."""
     transport = LoopbackTransport(party, dict(enumerate(ports)), timeout=600.0)
     await transport.start()

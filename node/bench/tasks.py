@@ -91,14 +91,14 @@ def _arith(kind: str) -> Callable[[Context, int, int], Program[Array | None]]:
 
 def _arith_expected(kind: str) -> Callable[[int, int], np.ndarray]:
     def expected(seed: int, size: int) -> np.ndarray:
-        inputs = [signed_inputs(kind, seed, p, size) for p in range(N_PARTIES)]
+        a, b, c = (signed_inputs(kind, seed, p, size) for p in range(N_PARTIES))
         if kind == "sum":
-            return inputs[0] + inputs[1] + inputs[2]
-        if kind == "mul":
-            return inputs[0] * inputs[1]
-        if kind == "lt":
-            return (inputs[0] < inputs[1]).astype(np.int64)
-        return (inputs[0] == inputs[1]).astype(np.int64)
+            answer = a + b + c
+        elif kind == "mul":
+            answer = a * b
+        else:
+            answer = (a < b) if kind == "lt" else (a == b)
+        return np.asarray(answer, dtype=np.int64)
 
     return expected
 

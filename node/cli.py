@@ -1,0 +1,72 @@
+"""The ``confide`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from node import logging as node_logging
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from node.bench import engine
+
+    if args.suite != "engine":
+        sys.stderr.write(f"confide: unknown bench suite {args.suite!r}\n")
+        return 2
+    progress = (lambda _: None) if args.json else engine.stderr_progress
+    try:
+        document = engine.run_suite(
+            quick=args.quick,
+            seed=args.seed,
+            with_anchor=not args.no_anchor,
+            only=args.only or (),
+            progress=progress,
+        )
+    except RuntimeError as error:
+        sys.stderr.write(f"\nconfide: bench failed: {error}\n")
+        return 1
+    if args.json:
+        sys.stdout.write(json.dumps(document) + "\n")
+    else:
+        sys.stderr.write("\r\033[K")
+        sys.stdout.write(engine.format_table(document) + "\n")
+    return 0 if all(row["correct"] for row in document["results"]) else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from node.demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``confide``."""
+    parser = argparse.ArgumentParser(
+        prog="confide", description="Secure multi-party computation for data spaces."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser("bench", help="measure against the anchors, as ratios")
+    bench.add_argument("suite", choices=["engine"], help="which suite to run")
+    bench.add_argument("--json", action="store_true", help="print one JSON document")
+    bench.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    bench.add_argument("--no-anchor", action="store_true", help="skip the MPyC runs")
+    bench.add_argument("--only", action="append", help="run only this task (repeatable)")
+    bench.add_argument("--seed", type=int, default=1, help="input generation seed")
+    bench.set_defaults(handler=_bench)
+    demo = commands.add_parser("demo", help="three parties compute together on loopback")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``confide`` console script."""
+    node_logging.configure()
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
