@@ -246,7 +246,7 @@ def linear_combination(coefficients: list[int], arrays: list[Array]) -> Array:
     if None not in shortcuts and len(exponents) == 1:
         (k,) = exponents
         small = [s[0] if s is not None else 0 for s in shortcuts]
-        return mul_pow2(linear_combination(small, arrays), k) if k else _small_sum(small, arrays)
+        return _small_combination(small, arrays, k)
     total = scale(arrays[0], coefficients[0])
     for c, a in zip(coefficients[1:], arrays[1:], strict=True):
         if c % MODULUS:
@@ -254,13 +254,37 @@ def linear_combination(coefficients: list[int], arrays: list[Array]) -> Array:
     return total
 
 
-def _small_sum(coefficients: list[int], arrays: list[Array]) -> Array:
-    total: Array | None = None
-    for c, a in zip(coefficients, arrays, strict=True):
-        if c:
-            term = scale(a, c)
-            total = term if total is None else add(total, term)
-    return total if total is not None else np.zeros_like(arrays[0], dtype=np.uint64)
+def _small_combination(coefficients: list[int], arrays: list[Array], exponent: int) -> Array:
+    """2^exponent · Σ mᵢ·aᵢ for |mᵢ| < 8, fused per cache-sized chunk."""
+    flats = [np.ascontiguousarray(a, dtype=np.uint64).reshape(-1) for a in arrays]
+    out = np.empty(arrays[0].shape, dtype=np.uint64)
+    flat_out = out.reshape(-1)
+    left, right = np.uint64(exponent), np.uint64(61 - exponent)
+    terms = [
+        (abs(m), np.uint64(abs(m)), m < 0, a)
+        for m, a in zip(coefficients, flats, strict=True)
+        if m
+    ]
+    for start in range(0, flat_out.size, CHUNK):
+        stop = min(start + CHUNK, flat_out.size)
+        acc = np.zeros(stop - start, dtype=np.uint64)
+        for size, factor, negative, array in terms:
+            piece = array[start:stop]
+            if size > 1:
+                piece = piece * factor
+                piece = (piece & P) + (piece >> _S61)
+            if negative:
+                acc += P
+                acc -= piece
+            else:
+                acc += piece
+            np.minimum(acc, acc - P, out=acc)
+            np.minimum(acc, acc - P, out=acc)
+        if exponent:
+            _rotate(acc, left, right, flat_out[start:stop])
+        else:
+            flat_out[start:stop] = acc
+    return out
 
 
 def sum_all(a: Array) -> int:

@@ -11,27 +11,34 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from protocols.field import Array, P
 
 KEY_BYTES = 32
-_ZERO_BLOCK = bytes(1 << 16)
+
+
+def _keystream_into(key: bytes, label: bytes, buffer: npt.NDArray[Any]) -> None:
+    """Overwrite a zeroed buffer with the ChaCha20 keystream for ``label`` (in place)."""
+    nonce = b"\x00\x00\x00\x00" + hashlib.blake2b(label, digest_size=12).digest()
+    encryptor = Cipher(algorithms.ChaCha20(key, nonce), mode=None).encryptor()
+    view = buffer.data.cast("B")
+    encryptor.update_into(view, view)
 
 
 def _keystream_bytes(key: bytes, label: bytes, nbytes: int) -> bytes:
-    nonce = b"\x00\x00\x00\x00" + hashlib.blake2b(label, digest_size=12).digest()
-    encryptor = Cipher(algorithms.ChaCha20(key, nonce), mode=None).encryptor()
-    if nbytes <= len(_ZERO_BLOCK):
-        return encryptor.update(_ZERO_BLOCK[:nbytes])
-    return encryptor.update(bytes(nbytes))
+    buffer = np.zeros(nbytes, dtype=np.uint8)
+    _keystream_into(key, label, buffer)
+    return buffer.tobytes()
 
 
-def _to_field(raw: bytes) -> Array:
-    words = np.frombuffer(raw, dtype=np.uint64).copy()
+def _field_words(key: bytes, label: bytes, size: int) -> Array:
+    words = np.zeros(size, dtype=np.uint64)
+    _keystream_into(key, label, words)
     words &= P
     words[words == P] = 0  # 2^61 - 1 ≡ 0; bias 2^-61
     return words
@@ -47,11 +54,12 @@ class Keystream:
 
     def field(self, label: bytes, size: int) -> Array:
         """``size`` field elements, uniform up to a 2^-61 bias."""
-        return _to_field(_keystream_bytes(self._key, label, 8 * size))
+        return _field_words(self._key, label, size)
 
     def bits(self, label: bytes, size: int) -> Array:
         """``size`` uniform bits as field elements 0 and 1."""
-        raw = np.frombuffer(_keystream_bytes(self._key, label, (size + 7) // 8), dtype=np.uint8)
+        raw = np.zeros((size + 7) // 8, dtype=np.uint8)
+        _keystream_into(self._key, label, raw)
         return np.unpackbits(raw, count=size).astype(np.uint64)
 
 
