@@ -261,9 +261,7 @@ def _small_combination(coefficients: list[int], arrays: list[Array], exponent: i
     flat_out = out.reshape(-1)
     left, right = np.uint64(exponent), np.uint64(61 - exponent)
     terms = [
-        (abs(m), np.uint64(abs(m)), m < 0, a)
-        for m, a in zip(coefficients, flats, strict=True)
-        if m
+        (abs(m), np.uint64(abs(m)), m < 0, a) for m, a in zip(coefficients, flats, strict=True) if m
     ]
     for start in range(0, flat_out.size, CHUNK):
         stop = min(start + CHUNK, flat_out.size)
