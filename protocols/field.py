@@ -157,19 +157,15 @@ def sum_rows(a: Array, axis: int = 0) -> Array:
 def from_int(values: npt.ArrayLike) -> Array:
     """Map signed integers with |v| < p/2 to field elements."""
     signed = np.asarray(values, dtype=np.int64)
-    out = signed.astype(np.uint64)
-    negative = signed < 0
-    out[negative] = P - (-signed[negative]).astype(np.uint64)
-    return out
+    wrapped = signed.astype(np.uint64)  # two's complement: 2^64 − |v| for negative v
+    return np.where(signed < 0, wrapped + P, wrapped)
 
 
 def to_int(values: Array) -> npt.NDArray[np.int64]:
     """Map field elements back to signed integers in (-p/2, p/2)."""
     values = np.asarray(values, dtype=np.uint64)
-    out = values.astype(np.int64)
     high = values > P >> np.uint64(1)
-    out[high] = -((P - values[high]).astype(np.int64))
-    return out
+    return np.where(high, (values - P).astype(np.int64), values.astype(np.int64))
 
 
 def constant(value: int) -> np.uint64:

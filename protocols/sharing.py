@@ -138,6 +138,16 @@ def share_input(ctx: Context, owner: int, values: Array | None, size: int) -> Pr
     return shares[0] if shares else np.zeros(0, dtype=np.uint64)
 
 
+def share_inputs(
+    ctx: Context, owners: Sequence[int], values: Array | None, size: int
+) -> Program[list[Array]]:
+    """Several compute parties each secret-share a vector of ``size`` values, in one round."""
+    if any(owner >= ctx.committee.n_parties for owner in owners):
+        raise LocalProtocolError("share_inputs takes compute parties; use share_input otherwise")
+    flat = None if values is None else np.asarray(values, dtype=np.uint64).reshape(-1)
+    return (yield from deal(ctx, list(owners), flat if ctx.me in owners else None, size))
+
+
 def reshare(ctx: Context, local: Array, weights: Sequence[int]) -> Program[Array]:
     """Turn local values ``vᵢ`` into a degree-``t`` sharing of ``Σ weightsᵢ·vᵢ`` (one round).
 

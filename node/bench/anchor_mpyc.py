@@ -428,7 +428,7 @@ def _tail(path: Path, limit: int = 2000) -> str:
 def _failure(pid: int, code: int, logs: Path) -> RuntimeError:
     stderr = _tail(logs / f"{pid}.err")
     if "Address already in use" in stderr or "address already in use" in stderr:
-        return _PortInUseError(stderr)
+        return _PortInUseError(f"MPyC party {pid} could not listen on its port:\n{stderr}")
     return RuntimeError(f"MPyC party {pid} exited with code {code}:\n{stderr}")
 
 

@@ -37,11 +37,13 @@ async def run_party(
     await transport.start()
     ctx = Context(party, Committee(N_PARTIES), SystemRandomSource())
     ctx.install_keys(await drive(key_setup(ctx), transport))
+    definition = TASKS[task]
+    mine = definition.prepare(party, seed, size)
     await drive(_barrier(ctx), transport)
     sent_before = transport.bytes_sent
     stats = DriverStatistics()
     start = time.perf_counter()
-    result = await drive(TASKS[task].program(ctx, seed, size), transport, stats)
+    result = await drive(definition.program(ctx, mine, size), transport, stats)
     seconds = time.perf_counter() - start
     await drive(_barrier(ctx), transport)
     await transport.aclose()
@@ -53,7 +55,6 @@ async def run_party(
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     if party == 0:
-        definition = TASKS[task]
         report["correct"] = definition.check(result, definition.expected(seed, size))
     return report
 

@@ -58,22 +58,27 @@ def encoded(values: np.ndarray) -> Array:
 
 @dataclass(frozen=True)
 class Task:
-    """One benchmark task."""
+    """One benchmark task: inputs prepared before the clock starts, then the timed program."""
 
-    program: Callable[[Context, int, int], Program[Array | None]]
+    prepare: Callable[[int, int, int], Array | None]
+    program: Callable[[Context, Array | None, int], Program[Array | None]]
     expected: Callable[[int, int], np.ndarray]
     check: Callable[[Array | None, np.ndarray], bool]
 
 
-def _arith(kind: str) -> Callable[[Context, int, int], Program[Array | None]]:
-    def program(ctx: Context, seed: int, size: int) -> Program[Array | None]:
+def _arith_prepare(kind: str) -> Callable[[int, int, int], Array | None]:
+    def prepare(party: int, seed: int, size: int) -> Array | None:
+        if kind != "sum" and party >= 2:
+            return None
+        return gf.from_int(signed_inputs(kind, seed, party, size))
+
+    return prepare
+
+
+def _arith(kind: str) -> Callable[[Context, Array | None, int], Program[Array | None]]:
+    def program(ctx: Context, mine: Array | None, size: int) -> Program[Array | None]:
         owners = range(N_PARTIES) if kind == "sum" else range(2)
-        shares = []
-        for owner in owners:
-            mine = None
-            if ctx.me == owner:
-                mine = gf.from_int(signed_inputs(kind, seed, owner, size))
-            shares.append((yield from sharing.share_input(ctx, owner, mine, size)))
+        shares = yield from sharing.share_inputs(ctx, owners, mine, size)
         if kind == "sum":
             result = shares[0]
             for extra in shares[1:]:
@@ -103,10 +108,12 @@ def _arith_expected(kind: str) -> Callable[[int, int], np.ndarray]:
     return expected
 
 
-def _membership(ctx: Context, seed: int, size: int) -> Program[Array | None]:
-    lists = identifier_lists(seed, size)
+def _membership_prepare(party: int, seed: int, size: int) -> Array | None:
+    return encoded(identifier_lists(seed, size)[party])
+
+
+def _membership(ctx: Context, mine: Array | None, size: int) -> Program[Array | None]:
     layout = membership.Layout.of(size, [size, size])
-    mine = encoded(lists[ctx.me]) if ctx.me < len(lists) else None
     return (yield from membership.set_difference(ctx, 0, [1, 2], mine, layout, LIMIT))
 
 
@@ -128,6 +135,9 @@ def _check_membership(result: Array | None, expected: np.ndarray) -> bool:
 
 
 TASKS: dict[str, Task] = {
-    **{k: Task(_arith(k), _arith_expected(k), _check_arith) for k in ("sum", "mul", "lt", "eq")},
-    "membership": Task(_membership, _membership_expected, _check_membership),
+    **{
+        k: Task(_arith_prepare(k), _arith(k), _arith_expected(k), _check_arith)
+        for k in ("sum", "mul", "lt", "eq")
+    },
+    "membership": Task(_membership_prepare, _membership, _membership_expected, _check_membership),
 }
