@@ -14,6 +14,7 @@ import sys
 from network.driver import drive
 from network.loopback import LoopbackTransport
 from node.identifiers import normalise, to_bytes
+from node.runtime import tune_allocator
 from protocols import compare, hashing, membership, sharing
 from protocols import field as gf
 from protocols.program import Context, Program, key_setup
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--party", type=int, required=True)
     parser.add_argument("--ports", required=True)
     args = parser.parse_args(argv)
+    tune_allocator()
     lines = asyncio.run(_run(args.party, [int(p) for p in args.ports.split(",")]))
     if args.party == 0:
         sys.stdout.write("\n".join(lines) + "\n")

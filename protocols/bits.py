@@ -43,7 +43,7 @@ def random_mask(ctx: Context, size: int, nbits: int = MASK_BITS) -> Program[tupl
     the value they spell."""
     flat = yield from random_bits(ctx, nbits * size)
     bits = flat.reshape(nbits, size)
-    value = gf.sum_rows(np.stack([gf.mul_pow2(bits[i], i) for i in range(nbits)]))
+    value = gf.weighted_bits(bits)
     return bits, value
 
 

@@ -332,3 +332,30 @@ def select_public(condition: npt.NDArray[np.uint64], when_true: Array, when_fals
 def concat(first: Array, second: Array) -> Array:
     """Join along the first axis."""
     return np.concatenate([first, second], axis=0)
+
+
+def weighted_bits(rows: Array) -> Array:
+    """Σᵢ 2ⁱ·rows[i] mod p for up to 61 rows of field elements (the value of shared bits).
+
+    Splits every element into 32-bit halves and forms four exact uint64 dot products with the
+    powers of two (each partial sum stays below 2^64), then folds them with two rotations: four
+    matrix-vector products instead of 61 rotations and additions.
+    """
+    rows = np.asarray(rows, dtype=np.uint64)
+    count = rows.shape[0]
+    if count > 61:
+        raise ValueError("at most 61 rows")
+    low_rows, high_rows = rows[: min(count, 32)], rows[32:]
+    weights_low = np.left_shift(np.uint64(1), np.arange(low_rows.shape[0], dtype=np.uint64))
+    weights_high = np.left_shift(np.uint64(1), np.arange(high_rows.shape[0], dtype=np.uint64))
+    a = weights_low @ (low_rows & _M32)
+    c = weights_low @ (low_rows >> _S32)
+    total = reduce(a)
+    if high_rows.shape[0]:
+        b = weights_high @ (high_rows & _M32)
+        d = weights_high @ (high_rows >> _S32)
+        total = add(total, mul_pow2(reduce(add(reduce(b), reduce(c))), 32))
+        total = add(total, mul_pow2(reduce(d), 3))
+    else:
+        total = add(total, mul_pow2(reduce(c), 32))
+    return total

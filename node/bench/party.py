@@ -19,6 +19,7 @@ import numpy as np
 from network.driver import DriverStatistics, drive
 from network.loopback import LoopbackTransport
 from node.bench.tasks import N_PARTIES, TASKS
+from node.runtime import tune_allocator
 from protocols.program import Context, Exchange, Program, key_setup
 from protocols.randomness import SystemRandomSource
 from protocols.shamir import Committee
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ports", required=True)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    tune_allocator()
     ports = [int(p) for p in args.ports.split(",")]
     report = asyncio.run(run_party(args.task, args.size, args.party, ports, args.seed))
     sys.stdout.write(json.dumps(report) + "\n")
