@@ -34,6 +34,7 @@ class LoopbackTransport:
         self._readers: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
         self._connected = asyncio.Event()
+        self._lost: set[int] = set()
 
     async def start(self) -> None:
         """Listen, dial the lower-numbered parties, and wait until every link is up."""
@@ -104,6 +105,7 @@ class LoopbackTransport:
             self._fail_all(peer)
 
     def _fail_all(self, peer: int) -> None:
+        self._lost.add(peer)
         for (sender, _), slot in self._mail.items():
             if sender == peer and not slot.done():
                 slot.set_exception(ProtocolAbortedError(AbortCode.PEER_LOST, party=peer))
@@ -124,6 +126,9 @@ class LoopbackTransport:
     async def receive(self, peer: int, label: str) -> tuple[Array, ...]:
         """Wait for ``peer``'s arrays under ``label``."""
         slot = self._slot(peer, label)
+        if peer in self._lost and not slot.done():
+            self._mail.pop((peer, label), None)
+            raise ProtocolAbortedError(AbortCode.PEER_LOST, party=peer)
         try:
             return await asyncio.wait_for(slot, self.timeout)
         except TimeoutError:

@@ -1,0 +1,83 @@
+"""The README's commands as a user runs them: separate processes over real loopback sockets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.processes
+
+ROW_FIELDS = {
+    "name",
+    "parties",
+    "size",
+    "seconds",
+    "rounds",
+    "bytes_per_party",
+    "anchor",
+    "anchor_seconds",
+    "ratio",
+}
+
+
+def confide(*args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[str]:
+    """Run the console entry point in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_bench_engine_json_with_anchor() -> None:
+    """`bench engine --quick --json` prints one JSON document with a ratio per anchored row."""
+    done = confide("bench", "engine", "--quick", "--json", "--only", "sum", "--only", "eq")
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(done.stdout)
+    assert document["suite"] == "engine"
+    rows = document["results"]
+    assert [r["name"] for r in rows] == ["sum", "eq"]
+    for row in rows:
+        assert set(row) >= ROW_FIELDS
+        assert row["parties"] == 3
+        assert row["correct"] is True
+        assert row["anchor"] == "mpyc-0.11"
+        assert row["seconds"] > 0
+        assert row["anchor_seconds"] > 0
+        assert row["ratio"] == pytest.approx(row["anchor_seconds"] / row["seconds"])
+        assert row["bytes_per_party"] > 0
+        assert row["rounds"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_bench_engine_table_without_anchor() -> None:
+    """Without --json the bench prints a readable table; membership has no anchor at 100k."""
+    done = confide("bench", "engine", "--quick", "--no-anchor", "--only", "membership")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["name", "size", "seconds"]
+    assert sum(line.startswith("membership") for line in lines) == 2
+    assert all(line.rstrip().endswith("yes") for line in lines[2:])
+
+
+def test_unknown_suite_fails_with_one_line() -> None:
+    """A wrong suite name exits non-zero with a one-line reason."""
+    done = confide("bench", "nosuch")
+    assert done.returncode != 0
+    assert "invalid choice" in done.stderr
+
+
+@pytest.mark.timeout(180)
+def test_demo_prints_matching_results() -> None:
+    """`confide demo` runs three processes and every result matches the plaintext answer."""
+    done = confide("demo", timeout=150)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("-> match") == 3
+    assert "MISMATCH" not in done.stdout
+    assert "all results match the plaintext answers" in done.stdout
