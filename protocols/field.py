@@ -30,8 +30,8 @@ _S3 = np.uint64(3)
 _S29 = np.uint64(29)
 _S32 = np.uint64(32)
 _S61 = np.uint64(61)
-_ONE = np.ones(1, dtype=np.uint64)
-_ZERO = np.zeros(1, dtype=np.uint64)
+_ONE = np.ones((), dtype=np.uint64)
+_ZERO = np.zeros((), dtype=np.uint64)
 
 
 def _mul_block(a: Array, b: Array, out: Array) -> None:
@@ -215,14 +215,14 @@ def scale(a: Array, coefficient: int) -> Array:
         return np.zeros_like(a, dtype=np.uint64)
     shortcut = _small_times_power_of_two(c)
     if shortcut is None:
-        return mul(a, np.full(1, c, dtype=np.uint64))
+        return mul(a, np.full((), c, dtype=np.uint64))
     m, k = shortcut
     if m == 1:
         out = np.array(a, copy=True) if k == 0 else mul_pow2(a, k)
     elif m == -1:
         out = neg(a) if k == 0 else neg(mul_pow2(a, k))
     else:
-        small = _chunked(_scale_block, a, np.full(1, abs(m), dtype=np.uint64))
+        small = _chunked(_scale_block, a, np.full((), abs(m), dtype=np.uint64))
         out = small if k == 0 else mul_pow2(small, k)
         if m < 0:
             out = neg(out)
@@ -267,6 +267,7 @@ def _small_combination(coefficients: list[int], arrays: list[Array], exponent: i
             if size > 1:
                 piece = piece * factor
                 piece = (piece & P) + (piece >> _S61)
+                np.minimum(piece, piece - P, out=piece)
             if negative:
                 acc += P
                 acc -= piece
@@ -309,7 +310,7 @@ def mul_pow2(a: Array, exponent: int) -> Array:
     k = exponent % 61
     if k == 0:
         return np.array(a, dtype=np.uint64, copy=True)
-    a = np.ascontiguousarray(a, dtype=np.uint64)
+    a = np.asarray(a, dtype=np.uint64, order="C")
     out = np.empty_like(a)
     flat_a, flat_out = a.reshape(-1), out.reshape(-1)
     left, right = np.uint64(k), np.uint64(61 - k)

@@ -85,6 +85,8 @@ class Context:
         self._tags: dict[tuple[str, int], int] = {}
         self.pending_check = 0
         self.tracked = 0
+        self.check_coefficients: dict[int, Array] = {}
+        self.check_masks: list[np.uint64] = []
         self.has_pending_check = False
 
     @property
@@ -181,6 +183,11 @@ def parallel(*programs: Program[T]) -> Program[list[T]]:
         )
         current = dict(pending)
         pending.clear()
+        for party, count in incoming.items():
+            if len(replies.get(party, ())) != count:
+                raise ProtocolAbortedError(
+                    AbortCode.MALFORMED_MESSAGE, "wrong number of arrays", party
+                )
         offsets = dict.fromkeys(incoming, 0)
         for index in order:
             mine: dict[int, tuple[Array, ...]] = {}

@@ -29,6 +29,9 @@ from protocols.field import MODULUS, Array
 from protocols.program import Context, Exchange, Program, expect, expect_shapes
 from protocols.shamir import Committee
 
+_COEFFICIENT_CACHE = 64
+_MASK_BATCH = 256
+
 
 def prg_targets(committee: Committee, dealer: int) -> tuple[int, ...]:
     """The ``t`` compute parties whose shares of ``dealer``'s values come from a shared key.
@@ -165,10 +168,21 @@ def reshare(ctx: Context, local: Array, weights: Sequence[int]) -> Program[Array
 
 
 def track(ctx: Context, shares: Array) -> None:
-    """Fold received shares into the running check value."""
+    """Fold received shares into the running check value.
+
+    Each element gets its own coefficient (from the committee's common key, cached per size)
+    and each call a fresh scalar, so errors in different elements or calls cannot cancel out.
+    """
+    flat = shares.reshape(-1)
+    coefficients = ctx.check_coefficients.get(flat.size)
+    if coefficients is None:
+        coefficients = ctx.common().field(f"check-coefficients|{flat.size}".encode(), flat.size)
+        if len(ctx.check_coefficients) < _COEFFICIENT_CACHE:
+            ctx.check_coefficients[flat.size] = coefficients
     ctx.tracked += 1
     beta = int(ctx.common().field(f"check|{ctx.tracked}".encode(), 1)[0])
-    ctx.pending_check = (ctx.pending_check + beta * gf.sum_all(shares)) % MODULUS
+    folded = gf.sum_all(gf.mul(coefficients, flat))
+    ctx.pending_check = (ctx.pending_check + beta * folded) % MODULUS
     ctx.has_pending_check = True
 
 
@@ -197,8 +211,15 @@ def _prss_factor(committee: Committee, subset: frozenset[int], party: int) -> in
 
 
 def _check_share(ctx: Context, label: str) -> Array:
-    mask = prss_random(ctx, f"{label}|mask".encode(), 1)
-    return gf.add(mask, np.array([ctx.pending_check], dtype=np.uint64))
+    """Our share of the pending check value, masked by a PRSS random sharing.
+
+    Masks are drawn in batches: for large committees each PRSS draw walks C(n − 1, t)
+    keystreams, so drawing ``_MASK_BATCH`` at once keeps a check round cheap.
+    """
+    if not ctx.check_masks:
+        ctx.check_masks = list(prss_random(ctx, f"{label}|masks".encode(), _MASK_BATCH))
+    mask = ctx.check_masks.pop()
+    return gf.add(np.array([mask], dtype=np.uint64), np.array([ctx.pending_check], np.uint64))
 
 
 def _verify_check(ctx: Context, values: Array) -> None:
