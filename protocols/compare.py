@@ -43,19 +43,20 @@ def _batched(ctx: Context, x: Array, kernel: object) -> Program[Array]:
 
 
 def _lsb(ctx: Context, y: Array) -> Program[Array]:
-    bits, mask = yield from random_mask(ctx, y.size)
-    opened = yield from open_values(ctx, gf.add(y, mask))
+    mask = yield from random_mask(ctx, y.size, with_pairs=True)
+    bits = mask.bits
+    opened = yield from open_values(ctx, gf.add(y, mask.value))
     c_bits = public_bits(opened)
-    wrapped = yield from greater_than_public(ctx, bits, c_bits)
+    wrapped = yield from greater_than_public(ctx, bits, c_bits, mask.pairs)
     low = yield from mul(ctx, bits[0], wrapped)
     r0_xor_wrap = gf.sub(gf.add(bits[0], wrapped), gf.scale(low, 2))
     return xor_public(r0_xor_wrap, c_bits[0])
 
 
 def _is_zero(ctx: Context, x: Array) -> Program[Array]:
-    bits, mask = yield from random_mask(ctx, x.size)
-    opened = yield from open_values(ctx, gf.add(x, mask))
-    return (yield from equal_public(ctx, bits, public_bits(opened)))
+    mask = yield from random_mask(ctx, x.size)
+    opened = yield from open_values(ctx, gf.add(x, mask.value))
+    return (yield from equal_public(ctx, mask.bits, public_bits(opened)))
 
 
 def lsb(ctx: Context, y: Array) -> Program[Array]:

@@ -256,6 +256,9 @@ def _small_combination(coefficients: list[int], arrays: list[Array], exponent: i
     out = np.empty(arrays[0].shape, dtype=np.uint64)
     flat_out = out.reshape(-1)
     left, right = np.uint64(exponent), np.uint64(61 - exponent)
+    if sum(abs(m) for m in coefficients) <= 7:
+        _bounded_combination(coefficients, flats, flat_out, left, right)
+        return out
     terms = [
         (abs(m), np.uint64(abs(m)), m < 0, a) for m, a in zip(coefficients, flats, strict=True) if m
     ]
@@ -280,6 +283,31 @@ def _small_combination(coefficients: list[int], arrays: list[Array], exponent: i
         else:
             flat_out[start:stop] = acc
     return out
+
+
+def _bounded_combination(
+    coefficients: list[int], flats: list[Array], out: Array, left: np.uint64, right: np.uint64
+) -> None:
+    """The common case Σ|mᵢ| ≤ 7: positive and negative parts stay below 7·2^61 < 2^64, so each
+    is reduced once, then one subtraction and one rotation."""
+    positive = [(np.uint64(m), a) for m, a in zip(coefficients, flats, strict=True) if m > 0]
+    negative = [(np.uint64(-m), a) for m, a in zip(coefficients, flats, strict=True) if m < 0]
+    for start in range(0, out.size, CHUNK):
+        stop = min(start + CHUNK, out.size)
+        parts = []
+        for terms in (positive, negative):
+            acc = np.zeros(stop - start, dtype=np.uint64)
+            for factor, array in terms:
+                piece = array[start:stop]
+                acc += piece if factor == 1 else piece * factor
+            folded = (acc & P) + (acc >> _S61)
+            parts.append(np.minimum(folded, folded - P, out=folded))
+        total = parts[0] + (P - parts[1])
+        np.minimum(total, total - P, out=total)
+        if left:
+            _rotate(total, left, right, out[start:stop])
+        else:
+            out[start:stop] = total
 
 
 def sum_all(a: Array) -> int:
@@ -360,3 +388,28 @@ def weighted_bits(rows: Array) -> Array:
     else:
         total = add(total, mul_pow2(reduce(c), 32))
     return total
+
+
+def fold(coefficients: Array, values: Array) -> int:
+    """Σ cₖ·vₖ mod p for coefficients below 2^32, without any modular reduction per element.
+
+    With v = vh·2^32 + vl, each product c·vl < 2^64 and c·vh < 2^61; their 32-bit halves are
+    summed exactly in uint64 (fewer than 2^32 terms), and the four totals are combined as Python
+    integers. About a dozen cheap passes, against ~25 for a full multiplication and sum.
+    """
+    flat_c = np.asarray(coefficients, dtype=np.uint64).reshape(-1)
+    flat_v = np.asarray(values, dtype=np.uint64).reshape(-1)
+    total = 0
+    for start in range(0, flat_v.size, CHUNK):
+        c = flat_c[start : start + CHUNK]
+        v = flat_v[start : start + CHUNK]
+        low = c * (v & _M32)
+        high = c * (v >> _S32)
+        low_sum = int(np.sum(low & _M32, dtype=np.uint64)) + (
+            int(np.sum(low >> _S32, dtype=np.uint64)) << 32
+        )
+        high_sum = int(np.sum(high & _M32, dtype=np.uint64)) + (
+            int(np.sum(high >> _S32, dtype=np.uint64)) << 32
+        )
+        total += low_sum + (high_sum << 32)
+    return total % MODULUS

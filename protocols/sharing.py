@@ -122,9 +122,11 @@ def deal(
         else:
             stream = ctx.pairwise(dealer)
             shares.append(stream.field(_prg_label(label, dealer, ctx.me), size))
-    if tracked:
-        for share in shares:
-            track(ctx, share)
+    if tracked and shares:
+        total = shares[0]
+        for share in shares[1:]:
+            total = gf.add(total, share)
+        track(ctx, total)
     return shares
 
 
@@ -170,18 +172,20 @@ def reshare(ctx: Context, local: Array, weights: Sequence[int]) -> Program[Array
 def track(ctx: Context, shares: Array) -> None:
     """Fold received shares into the running check value.
 
-    Each element gets its own coefficient (from the committee's common key, cached per size)
-    and each call a fresh scalar, so errors in different elements or calls cannot cancel out.
+    Each element gets its own 32-bit coefficient (from the committee's common key, cached per
+    size) and each call a fresh field scalar, so errors in different elements or calls cancel
+    only with probability about 2^-32.
     """
     flat = shares.reshape(-1)
     coefficients = ctx.check_coefficients.get(flat.size)
     if coefficients is None:
-        coefficients = ctx.common().field(f"check-coefficients|{flat.size}".encode(), flat.size)
+        label = f"check-coefficients|{flat.size}".encode()
+        coefficients = ctx.common().field(label, flat.size) & np.uint64(0xFFFFFFFF)
         if len(ctx.check_coefficients) < _COEFFICIENT_CACHE:
             ctx.check_coefficients[flat.size] = coefficients
     ctx.tracked += 1
     beta = int(ctx.common().field(f"check|{ctx.tracked}".encode(), 1)[0])
-    folded = gf.sum_all(gf.mul(coefficients, flat))
+    folded = gf.fold(coefficients, flat)
     ctx.pending_check = (ctx.pending_check + beta * folded) % MODULUS
     ctx.has_pending_check = True
 

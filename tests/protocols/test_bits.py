@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import bits, sharing
+from protocols import arithmetic, bits, sharing
 from protocols.field import Array
 from protocols.program import Context, Program
 from protocols.shamir import Committee
@@ -45,7 +45,9 @@ def mask_program(size: int, nbits: int) -> ProgramFactory:
     """Draw a random mask and open its bits and its value."""
 
     def program(ctx: Context) -> Program[tuple[Array, Array]]:
-        shared_bits, value = yield from bits.random_mask(ctx, size, nbits)
+        mask = yield from bits.random_mask(ctx, size, nbits)
+        shared_bits, value = mask.bits, mask.value
+        assert mask.pairs is None
         assert shared_bits.shape == (nbits, size)
         assert value.shape == (size,)
         opened_bits = yield from sharing.open_values(ctx, shared_bits)
@@ -65,6 +67,12 @@ def circuit_program(kind: str, secret: list[int], public: list[int], nbits: int)
         shared = (yield from input_from(ctx, 0, secret_bits)).reshape(nbits, size)
         if kind == "greater":
             result = yield from bits.greater_than_public(ctx, shared, public_bits)
+        elif kind == "greater-pairs":
+            half = nbits // 2
+            pairs = yield from arithmetic.mul(
+                ctx, shared[1 : 2 * half : 2], shared[0 : 2 * half : 2]
+            )
+            result = yield from bits.greater_than_public(ctx, shared, public_bits, pairs)
         else:
             result = yield from bits.equal_public(ctx, shared, public_bits)
         return (yield from sharing.open_values(ctx, result))
@@ -148,6 +156,35 @@ def test_greater_than_public(n: int, data: st.DataObject) -> None:
     secret, public = data.draw(pairs_for(nbits), label="values")
     results, _ = run(n, circuit_program("greater", secret, public, nbits), seed=56)
     assert agreed(results, n) == [int(r > c) for r, c in zip(secret, public, strict=True)]
+
+
+@pytest.mark.parametrize("n", SIZES)
+@QUICK
+@given(st.data())
+def test_greater_than_public_with_adjacent_products(n: int, data: st.DataObject) -> None:
+    """With adjacent-bit products the linear first level gives the same [r > c]."""
+    nbits = data.draw(st.sampled_from(NBITS), label="nbits")
+    secret, public = data.draw(pairs_for(nbits), label="values")
+    results, _ = run(n, circuit_program("greater-pairs", secret, public, nbits), seed=59)
+    assert agreed(results, n) == [int(r > c) for r, c in zip(secret, public, strict=True)]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_random_mask_adjacent_products(n: int) -> None:
+    """with_pairs returns r₂ₖ₊₁·r₂ₖ for every adjacent pair of mask bits."""
+
+    def program(ctx: Context) -> Program[tuple[Array, Array]]:
+        mask = yield from bits.random_mask(ctx, 8, 7, with_pairs=True)
+        assert mask.pairs is not None
+        opened_bits = yield from sharing.open_values(ctx, mask.bits)
+        opened_pairs = yield from sharing.open_values(ctx, mask.pairs)
+        return opened_bits, opened_pairs
+
+    results, _ = run(n, program, seed=60)
+    opened_bits, opened_pairs = results[0]
+    assert opened_pairs.shape == (3, 8)
+    for k in range(3):
+        assert (opened_pairs[k] == opened_bits[2 * k + 1] * opened_bits[2 * k]).all()
 
 
 @pytest.mark.parametrize("n", SIZES)
