@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from protocols.field import Array
@@ -38,7 +38,6 @@ class DriverStatistics:
     rounds: int = 0
     messages_sent: int = 0
     elements_sent: int = 0
-    by_label: dict[str, int] = field(default_factory=dict)
 
 
 async def drive(

@@ -34,7 +34,7 @@ class LoopbackTransport:
         self._readers: list[asyncio.Task[None]] = []
         self._server: asyncio.Server | None = None
         self._connected = asyncio.Event()
-        self._lost: set[int] = set()
+        self._lost: dict[int, ProtocolAbortedError] = {}
 
     async def start(self) -> None:
         """Listen, dial the lower-numbered parties, and wait until every link is up."""
@@ -96,19 +96,31 @@ class LoopbackTransport:
                 offset = label_length + 2 + 8 * count
                 arrays = []
                 for size in sizes:
-                    arrays.append(np.frombuffer(body, dtype=np.uint64, count=size, offset=offset))
+                    data = np.frombuffer(body, dtype="<u8", count=size, offset=offset)
+                    arrays.append(data.astype(np.uint64, copy=False))
                     offset += 8 * size
                 slot = self._slot(peer, label)
-                if not slot.done():
-                    slot.set_result(tuple(arrays))
+                if slot.done():
+                    raise ProtocolAbortedError(
+                        AbortCode.MALFORMED_MESSAGE, "second message under one label", peer
+                    )
+                slot.set_result(tuple(arrays))
         except (asyncio.IncompleteReadError, ConnectionError):
-            self._fail_all(peer)
+            self._fail_all(peer, ProtocolAbortedError(AbortCode.PEER_LOST, party=peer))
+        except (ProtocolAbortedError, UnicodeDecodeError, struct.error, ValueError) as error:
+            reason = (
+                error
+                if isinstance(error, ProtocolAbortedError)
+                else ProtocolAbortedError(AbortCode.MALFORMED_MESSAGE, "bad frame", peer)
+            )
+            self._fail_all(peer, reason)
 
-    def _fail_all(self, peer: int) -> None:
-        self._lost.add(peer)
+    def _fail_all(self, peer: int, reason: ProtocolAbortedError) -> None:
+        """Stop reading from ``peer``: every waiting and future receive fails with ``reason``."""
+        self._lost[peer] = reason
         for (sender, _), slot in self._mail.items():
             if sender == peer and not slot.done():
-                slot.set_exception(ProtocolAbortedError(AbortCode.PEER_LOST, party=peer))
+                slot.set_exception(reason)
 
     async def send(self, peer: int, label: str, arrays: tuple[Array, ...]) -> None:
         """Write one frame to ``peer``."""
@@ -119,7 +131,7 @@ class LoopbackTransport:
         writer = self._writers[peer]
         writer.write(_HEADER.pack(length, len(encoded)) + encoded + head)
         for array in arrays:
-            writer.write(np.ascontiguousarray(array, dtype=np.uint64).data.cast("B"))
+            writer.write(np.ascontiguousarray(array, dtype="<u8").data.cast("B"))
         self.bytes_sent += 4 + length
         await writer.drain()
 
@@ -128,7 +140,7 @@ class LoopbackTransport:
         slot = self._slot(peer, label)
         if peer in self._lost and not slot.done():
             self._mail.pop((peer, label), None)
-            raise ProtocolAbortedError(AbortCode.PEER_LOST, party=peer)
+            raise self._lost[peer]
         try:
             return await asyncio.wait_for(slot, self.timeout)
         except TimeoutError:

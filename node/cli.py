@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -25,8 +26,9 @@ def _bench(args: argparse.Namespace) -> int:
             only=args.only or (),
             progress=progress,
         )
-    except RuntimeError as error:
-        sys.stderr.write(f"\nconfide: bench failed: {error}\n")
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        sys.stderr.write(f"\nconfide: bench failed: {reason}\n")
         return 1
     if args.json:
         sys.stdout.write(json.dumps(document) + "\n")
@@ -53,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON document")
     bench.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     bench.add_argument("--no-anchor", action="store_true", help="skip the MPyC runs")
-    bench.add_argument("--only", action="append", help="run only this task (repeatable)")
+    bench.add_argument(
+        "--only",
+        action="append",
+        choices=["sum", "mul", "lt", "eq", "membership"],
+        help="run only this task (repeatable)",
+    )
     bench.add_argument("--seed", type=int, default=1, help="input generation seed")
     bench.set_defaults(handler=_bench)
     demo = commands.add_parser("demo", help="three parties compute together on loopback")

@@ -27,8 +27,6 @@ class AbortCode(IntEnum):
     """A message had the wrong number of arrays, shape or dtype, or values outside the field."""
     HASHING_FAILED = 4
     """A list did not fit the public hash-table bounds (cuckoo insertion or bin overflow)."""
-    DEGENERATE_RANDOMNESS = 5
-    """A random value needed to be nonzero and was zero (probability 2^-61)."""
     PEER_ABORTED = 6
     """Another party aborted the session."""
     TIMEOUT = 7

@@ -135,7 +135,8 @@ def _scale_block(a: Array, c: Array, out: Array) -> None:
 
 
 def reduce(a: npt.NDArray[np.uint64]) -> Array:
-    """Map arbitrary uint64 values to canonical residues (two folds of 2^61 ≡ 1)."""
+    """Map arbitrary uint64 values to canonical residues (one fold of 2^61 ≡ 1, then one
+    conditional subtraction)."""
     return _chunked(_reduce_block, np.asarray(a, dtype=np.uint64), _ONE)
 
 
@@ -154,9 +155,15 @@ def sum_rows(a: Array, axis: int = 0) -> Array:
     return total
 
 
+SIGNED_BOUND = 1 << 60
+"""``from_int`` takes signed integers with |v| < 2^60 (so they survive the round trip)."""
+
+
 def from_int(values: npt.ArrayLike) -> Array:
-    """Map signed integers with |v| < p/2 to field elements."""
+    """Map signed integers with |v| < 2^60 to field elements; others raise ``ValueError``."""
     signed = np.asarray(values, dtype=np.int64)
+    if signed.size and (int(signed.max()) >= SIGNED_BOUND or int(signed.min()) <= -SIGNED_BOUND):
+        raise ValueError("from_int takes integers with absolute value below 2^60")
     wrapped = signed.astype(np.uint64)  # two's complement: 2^64 − |v| for negative v
     return np.where(signed < 0, wrapped + P, wrapped)
 

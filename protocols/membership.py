@@ -6,9 +6,13 @@ exactly when the bin is a dummy or ``a_b`` is on some list (a field has no zero 
 ``absent_b = 1 − [z_b = 0]`` marks the querier's identifiers that are on none of the lists:
 about ``L`` products and one zero test per bin, with ``L`` the public padded load.
 
-``set_difference`` then selects the first ``limit`` absent bins (``select.select_first``) and
-opens only those selection bits, and only to the querier, who maps bins back to its own
-identifiers. Everyone else learns the public sizes and nothing more.
+``set_difference`` then shuffles the (absent bit, bin number) pairs by a permutation no ``t``
+parties know (``shuffle``), selects the first ``limit`` absent entries in that random order
+(``select.select_first``) and opens to the querier alone the bin numbers of the selected entries
+(zero elsewhere). The querier maps bins back to its own identifiers and learns ``min(limit, d)``
+uniformly chosen members of the difference (so ``d`` itself only when ``d < limit``) and nothing
+about its other identifiers; selecting in bin order instead would tell it that every unselected
+identifier before the last selected one is on some list. Everyone else learns the public sizes.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import numpy as np
 
 from protocols import field as gf
 from protocols import hashing
-from protocols.arithmetic import product_tree
+from protocols.arithmetic import mul, product_tree
 from protocols.compare import is_zero
 from protocols.errors import LocalProtocolError
 from protocols.field import Array
 from protocols.program import Context, Exchange, Program, expect
 from protocols.select import select_first
 from protocols.sharing import open_to, share_input
+from protocols.shuffle import shuffle
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,15 @@ class Layout:
 
     n_bins: int
     loads: tuple[int, ...]
+    querier_bound: int
+    list_bounds: tuple[int, ...]
 
     @classmethod
     def of(cls, querier_size: int, list_sizes: Sequence[int]) -> Layout:
         """Bins for the querier's bound and a padded load per other list."""
         n_bins = hashing.bin_count(querier_size)
-        return cls(n_bins, tuple(hashing.max_load(size, n_bins) for size in list_sizes))
+        loads = tuple(hashing.max_load(size, n_bins) for size in list_sizes)
+        return cls(n_bins, loads, querier_size, tuple(list_sizes))
 
 
 def absent_bits(ctx: Context, query: Array, real: Array, lists: Array) -> Program[Array]:
@@ -77,10 +85,14 @@ def set_difference(
     """Up to ``limit`` of the querier's encoded values that are on none of the holders' lists.
 
     Every participant calls this; the querier and each holder pass their encoded values
-    (``hashing.encode``), others ``None``. Returns, at the querier only, the indices into its
-    own list of the selected values; ``None`` elsewhere.
+    (``hashing.encode``, at most their public bound in ``layout``), others ``None``. Returns,
+    at the querier only, the indices into its own list of the selected values; ``None``
+    elsewhere.
     """
     table = None
+    bounds = dict(zip(holders, layout.list_bounds, strict=True)) | {querier: layout.querier_bound}
+    if ctx.me in bounds and (mine is None or mine.size > bounds[ctx.me]):
+        raise LocalProtocolError("a list must be given and stay within its public size bound")
     if ctx.me == querier:
         assert mine is not None
         table = hashing.cuckoo(mine, layout.n_bins, ctx.source)
@@ -99,12 +111,16 @@ def set_difference(
             values = hashing.simple(mine, layout.n_bins, load, seed, ctx.source).reshape(-1)
         shares = yield from share_input(ctx, holder, values, load * layout.n_bins)
         columns.append(shares.reshape(load, layout.n_bins) if ctx.is_compute else shares)
-    selected: Array | None = None
+    chosen: Array | None = None
     if ctx.is_compute:
         absent = yield from absent_bits(ctx, query, real, np.concatenate(columns))
-        selected = yield from select_first(ctx, absent, limit)
-    opened = yield from open_to(ctx, selected, [querier], layout.n_bins)
+        positions = np.arange(1, layout.n_bins + 1, dtype=np.uint64)
+        mixed = yield from shuffle(ctx, np.stack([absent, positions]))
+        selected = yield from select_first(ctx, mixed[0], limit)
+        chosen = yield from mul(ctx, selected, mixed[1])
+    opened = yield from open_to(ctx, chosen, [querier], layout.n_bins)
     if ctx.me != querier or table is None or opened is None:
         return None
-    bins = np.nonzero(opened == 1)[0]
-    return np.sort(table.owner[bins])
+    bins = opened[opened != 0].astype(np.int64) - 1
+    owners = table.owner[bins[(bins >= 0) & (bins < layout.n_bins)]]
+    return np.sort(owners[owners >= 0])

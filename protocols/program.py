@@ -162,7 +162,8 @@ def parallel(*programs: Program[T]) -> Program[list[T]]:
 
     Every party must call ``parallel`` with the same programs in the same order. Each round, the
     arrays for each party are concatenated in program order and split again on receipt by the
-    counts each sub-program declared. The merged exchange takes the lowest pending label.
+    counts each sub-program declared. The merged exchange takes the label of the first pending
+    sub-program, which every party computes alike.
     """
     results: dict[int, T] = {}
     pending: dict[int, Exchange] = {}

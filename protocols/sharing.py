@@ -1,17 +1,22 @@
 """Moving shares: dealing, input, resharing, opening and the batched consistency check.
 
 ``deal`` is the one primitive that creates shares from a party's private values. A dealer ``d``
-picks the degree-``t`` polynomial through ``(0, v)`` and through pseudo-random values at the ``t``
-compute parties after it (they derive those shares from the key they share with ``d``; nothing is
-sent to them), evaluates it at the remaining parties and sends each its share. So a dealer sends
+picks the degree-``t`` polynomial through ``(0, v)`` and through pseudo-random values at the
+first ``t`` compute parties other than ``d`` (``prg_targets``: they derive those shares from the
+key they share with ``d``; nothing is sent to them), evaluates it at the remaining parties and
+sends each its share. So a dealer sends
 ``n - 1 - t`` field elements per value instead of ``n - 1``.
 
 Every sharing a party receives is folded into a running check value (a random linear
-combination, coefficients from the committee's common key). Before anything is opened, the
-parties open that check value masked by a fresh PRSS random sharing and verify that the ``n``
-masked values lie on one polynomial of degree ``t``. A share that a peer tampered with anywhere
-earlier makes this check fail, so the session aborts with ``CHECK_FAILED`` instead of returning a
-wrong result, even when the bad share went through a multiplication in between.
+combination, coefficients from the committee's common key). When values are opened, the
+parties also open that check value masked by a fresh PRSS random sharing, in the same round
+(``open_values``) or in a round before (``open_to``), and verify that the ``n`` masked values
+lie on one polynomial of degree ``t`` before they use anything opened. A share that a peer
+tampered with anywhere earlier makes this check fail, so the session aborts with
+``CHECK_FAILED`` instead of returning a wrong result, even when the bad share went through a
+multiplication in between. (Fault and tamper detection in the semi-honest model: the
+coefficients come from a key every compute party holds, so a corrupt compute party could shape
+errors that cancel; see docs/explanation/threat-model.md.)
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ def prg_targets(committee: Committee, dealer: int) -> tuple[int, ...]:
     """The ``t`` compute parties whose shares of ``dealer``'s values come from a shared key.
 
     The first ``t`` parties other than the dealer: with evaluation points ``1 … t + 1`` the
-    Lagrange weights of the dealing polynomial are small multiples of powers of two for
-    committees of up to five, so dealing costs additions and rotations, not multiplications.
+    Lagrange weights of the dealing polynomial are small multiples of powers of two for a
+    three-party committee (and for part of a five-party one), so dealing costs additions and
+    rotations there, not multiplications.
     """
     return tuple(p for p in range(committee.threshold + 1) if p != dealer)[: committee.threshold]
 
@@ -92,7 +98,9 @@ def deal(
     ``values`` is the caller's own vector when it is a dealer (else ``None``); dealer ``d``'s
     vector is multiplied by ``weights[d]`` first, when given. Compute parties get their shares of
     every dealer's vector, in ``dealers`` order; a dealer outside the committee gets ``[]``.
-    With ``tracked=False`` the caller must ``track`` what it derives from them instead.
+    Each dealer's sharing is tracked on its own (a sum could hide opposite errors); with
+    ``tracked=False`` the caller must ``track`` what it derives from them instead, as ``reshare``
+    does with the sum, which is the sharing it actually keeps.
     """
     committee = ctx.committee
     label = label or ctx.next_label()
@@ -122,11 +130,9 @@ def deal(
         else:
             stream = ctx.pairwise(dealer)
             shares.append(stream.field(_prg_label(label, dealer, ctx.me), size))
-    if tracked and shares:
-        total = shares[0]
-        for share in shares[1:]:
-            total = gf.add(total, share)
-        track(ctx, total)
+    if tracked:
+        for share in shares:
+            track(ctx, share)
     return shares
 
 

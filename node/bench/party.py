@@ -46,13 +46,14 @@ async def run_party(
     start = time.perf_counter()
     result = await drive(definition.program(ctx, mine, size), transport, stats)
     seconds = time.perf_counter() - start
+    sent = transport.bytes_sent - sent_before
     await drive(_barrier(ctx), transport)
     await transport.aclose()
     report: dict[str, object] = {
         "party": party,
         "seconds": seconds,
         "rounds": stats.rounds,
-        "bytes_sent": transport.bytes_sent - sent_before,
+        "bytes_sent": sent,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     if party == 0:

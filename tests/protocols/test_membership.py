@@ -139,3 +139,20 @@ def test_tampered_share_aborts_instead_of_a_wrong_answer() -> None:
     with pytest.raises(ProtocolAbortedError) as caught:
         set_difference(lists, 5, runner=Runner(tamper=tamper))
     assert caught.value.code in DETECTED
+
+
+def test_selection_is_not_in_bin_order() -> None:
+    """With more non-members than the limit, different sessions select different members."""
+    lists = [list(range(40)), [0, 1], [2, 3]]
+    seen = set()
+    for seed in range(4):
+        contexts = make_contexts(3, seed=100 + seed)
+        layout = membership.Layout.of(40, [2, 2])
+        programs = [
+            membership.set_difference(c, 0, [1, 2], codes(lists[c.me]), layout, 3) for c in contexts
+        ]
+        found = Runner().run(programs)[0]
+        assert len(found) == 3
+        assert set(found.tolist()) <= {i for i in range(40) if i > 3}
+        seen.add(tuple(found.tolist()))
+    assert len(seen) > 1
