@@ -1,0 +1,762 @@
+"""The plaintext frames carried inside a link's encrypted records (sans-I/O).
+
+One Noise record holds exactly one frame. Every frame starts with a fixed 16-byte header
+(version, type, flags, reserved, session id, body length); the body layout depends on the type.
+Only the small metadata maps of OPEN and ACCEPT are msgpack; arrays travel as raw little-endian
+bytes behind a binary descriptor and come back through ``np.frombuffer`` without per-element
+Python work. Large messages are split by :func:`fragment` into records of at most 65519 bytes
+(what one Noise transport record can carry) and rebuilt by a bounded :class:`Reassembler`. The
+byte layout is specified in ``docs/spec/framing.md``.
+
+The fuzz rule: any bytes given to :func:`decode_frame` (or :func:`decode_arrays`, or the
+reassembler) are either accepted or rejected with :class:`FrameDecodeError` and its stable
+``code``; sizes are checked before anything is allocated. Locally built frames that could never
+decode are refused by the encoders with :class:`FrameEncodeError`.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final, TypeAlias
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+from network.errors import LocalProtocolError, RemoteProtocolError
+
+VERSION: Final = 1
+MAX_RECORD: Final = 65535 - 16
+"""Largest record (one encoded frame): the largest Noise transport plaintext (65535 - tag)."""
+MIN_RECORD: Final = 4096
+"""Smallest ``max_record`` a sender may fragment with."""
+MAX_KIND: Final = 32
+MAX_LABEL: Final = 128
+MAX_METADATA: Final = 4096
+MAX_METADATA_DEPTH: Final = 4
+MAX_REASON_CHARS: Final = 200
+MAX_ARRAYS: Final = 1024
+MAX_NDIM: Final = 8
+MAX_DIM: Final = (1 << 32) - 1
+MAX_MESSAGE: Final = (1 << 32) - 1
+"""Largest encoded array list the ``u32`` length field can announce (limits are far lower)."""
+MIN_FRAGMENT_PAYLOAD: Final = 1024
+"""Every DATA fragment but the last carries at least this many payload bytes."""
+NONCE_SIZE: Final = 8
+LAST: Final = 0x01
+"""DATA flag: this fragment ends the message."""
+
+HEADER: Final = struct.Struct("<BBBBQI")
+"""version, type, flags, reserved (0), session id, body length."""
+_DATA_FIXED: Final = struct.Struct("<IIB")  # fragment index, message length, label length
+_ARRAYS_HEAD: Final = struct.Struct("<II")  # array count, reserved (0)
+_ARRAY_HEAD: Final = struct.Struct("<BBHI")  # dtype code, ndim, reserved (0), reserved (0)
+_U8: Final = struct.Struct("<B")
+_U16: Final = struct.Struct("<H")
+_U32: Final = struct.Struct("<I")
+_KIND = re.compile(rb"[a-z][a-z0-9._-]{0,%d}" % (MAX_KIND - 1))
+_LABEL = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_LABEL)
+
+AnyArray: TypeAlias = npt.NDArray[Any]
+Metadata: TypeAlias = Mapping[str, Any]
+
+
+class FrameType(IntEnum):
+    """The type byte of a frame. Values are stable on the wire."""
+
+    OPEN = 1
+    ACCEPT = 2
+    DATA = 3
+    ABORT = 4
+    CLOSE = 5
+    CREDIT = 6
+    PING = 7
+    PONG = 8
+    GOSSIP = 9
+
+
+class DtypeCode(IntEnum):
+    """The dtype byte of an array descriptor. Values are stable on the wire."""
+
+    UINT64 = 1
+    INT64 = 2
+    UINT8 = 3
+
+
+_DTYPES: Final[dict[DtypeCode, np.dtype[Any]]] = {
+    DtypeCode.UINT64: np.dtype("<u8"),
+    DtypeCode.INT64: np.dtype("<i8"),
+    DtypeCode.UINT8: np.dtype("u1"),
+}
+_CODES: Final = {(d.kind, d.itemsize): code for code, d in _DTYPES.items()}
+
+
+class FrameErrorCode(IntEnum):
+    """Why frames were rejected: block 200–299 of the network wire codes. Values never change.
+
+    These belong in :class:`network.errors.WireCode` (same names, same values); until that block
+    is claimed there, they live here.
+    """
+
+    FRAME_TOO_LARGE = 200
+    """The record is longer than the largest record."""
+    FRAME_TRUNCATED = 201
+    """The record ends inside the header or inside a field."""
+    FRAME_BAD_VERSION = 202
+    FRAME_UNKNOWN_TYPE = 203
+    FRAME_BAD_FLAGS = 204
+    """A flag bit not defined for this type, or a nonzero reserved byte."""
+    FRAME_BAD_LENGTH = 205
+    """The body length field disagrees with the record, or bytes are left over."""
+    FRAME_BAD_SESSION = 206
+    """Session id 0 on a session frame, or nonzero on a link frame."""
+    FRAME_BAD_FIELD = 207
+    """A field outside its range: kind, label, reason text, credit, nonzero padding."""
+    FRAME_BAD_METADATA = 208
+    """Metadata that is not a small msgpack map of plain values with string keys."""
+    FRAME_BAD_ARRAYS = 209
+    """An array list with an unknown dtype, bad shape, or lengths that do not add up."""
+    FRAGMENT_OUT_OF_ORDER = 210
+    FRAGMENT_DUPLICATED = 211
+    FRAGMENT_MISMATCH = 212
+    """A fragment disagrees with its message: length, overflow, short last, tiny fragment."""
+    REASSEMBLY_LIMIT_EXCEEDED = 213
+    """A message would exceed the reassembly bounds (per message, session or link)."""
+    MESSAGE_TRUNCATED = 214
+    """A session closed while one of its messages was still missing fragments."""
+    FRAME_UNENCODABLE = 250
+    """Local: our caller built a frame or message that no peer would accept."""
+
+
+class FrameDecodeError(RemoteProtocolError):
+    """The peer sent bytes that are not a valid frame or fragment sequence.
+
+    ``code`` is a :class:`FrameErrorCode`; ``session_id`` names the session when it is known
+    (then the session can be aborted with the code; otherwise the link ends). The text holds
+    only the code and a fixed reason, never peer data.
+    """
+
+    code: FrameErrorCode  # type: ignore[assignment]  # block 200–299, not yet in WireCode
+
+    def __init__(
+        self, code: FrameErrorCode, reason: str = "", session_id: int | None = None
+    ) -> None:
+        super().__init__(code, reason)  # type: ignore[arg-type]  # as above
+        self.session_id = session_id
+
+
+class FrameEncodeError(LocalProtocolError):
+    """Our caller asked to encode a frame that no peer would accept (a local bug)."""
+
+    code: FrameErrorCode  # type: ignore[assignment]  # block 200–299, not yet in WireCode
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(FrameErrorCode.FRAME_UNENCODABLE, reason)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Open:
+    """Open session ``session_id`` of ``kind`` (e.g. ``mpc``, ``consent``) with metadata."""
+
+    session_id: int
+    kind: str
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
+class Accept:
+    """Accept session ``session_id``; the metadata answers the opener's."""
+
+    session_id: int
+    metadata: Metadata
+
+
+@dataclass(frozen=True)
+class Data:
+    """One fragment of a message labelled ``label`` in session ``session_id``.
+
+    ``total_length`` is the length of the whole encoded array list (the same in every fragment
+    of a message); ``payload`` is this fragment's slice of it, a view into the decoded record.
+    """
+
+    session_id: int
+    label: str
+    index: int
+    total_length: int
+    last: bool
+    payload: bytes | memoryview
+
+
+@dataclass(frozen=True)
+class Abort:
+    """End session ``session_id`` because of an error; ``reason`` is short printable text."""
+
+    session_id: int
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Close:
+    """End session ``session_id`` normally."""
+
+    session_id: int
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Grant the peer ``granted`` more bytes of DATA payload in session ``session_id``."""
+
+    session_id: int
+    granted: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Liveness probe carrying an 8-byte nonce."""
+
+    nonce: bytes
+
+
+@dataclass(frozen=True)
+class Pong:
+    """Answer to the ``Ping`` with the same nonce."""
+
+    nonce: bytes
+
+
+@dataclass(frozen=True)
+class Gossip:
+    """Opaque membership payload (signed node records), parsed by the membership layer."""
+
+    payload: bytes
+
+
+Frame: TypeAlias = Open | Accept | Data | Abort | Close | Credit | Ping | Pong | Gossip
+
+
+@dataclass(frozen=True)
+class Message:
+    """A complete labelled message: what the driver sends and receives."""
+
+    session_id: int
+    label: str
+    arrays: tuple[AnyArray, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+class _Cursor:
+    """Reads fields off a byte view; running past the end is ``TRUNCATED``."""
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.offset = 0
+
+    def take(self, size: int) -> memoryview:
+        end = self.offset + size
+        if end > len(self.view):
+            raise FrameDecodeError(FrameErrorCode.FRAME_TRUNCATED, "field runs past the end")
+        part = self.view[self.offset : end]
+        self.offset = end
+        return part
+
+    def unpack(self, layout: struct.Struct) -> tuple[int, ...]:
+        return layout.unpack(self.take(layout.size))
+
+    def number(self, layout: struct.Struct) -> int:
+        (value,) = self.unpack(layout)
+        return int(value)
+
+    def rest(self) -> memoryview:
+        return self.take(len(self.view) - self.offset)
+
+    def finish(self) -> None:
+        if self.offset != len(self.view):
+            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_LENGTH, "trailing bytes")
+
+
+def decode_frame(record: bytes | bytearray | memoryview, *, max_record: int = MAX_RECORD) -> Frame:
+    """The frame in one decrypted record; anything invalid raises :class:`FrameDecodeError`.
+
+    A DATA frame's payload is a view into ``record``, which must not change afterwards.
+    """
+    view = memoryview(record).cast("B")
+    if len(view) > max_record:
+        raise FrameDecodeError(FrameErrorCode.FRAME_TOO_LARGE, f"record of {len(view)} bytes")
+    if len(view) < HEADER.size:
+        raise FrameDecodeError(FrameErrorCode.FRAME_TRUNCATED, "shorter than the header")
+    version, kind, flags, reserved, session_id, length = HEADER.unpack_from(view)
+    if version != VERSION:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_VERSION, f"version {version}")
+    try:
+        frame_type = FrameType(kind)
+    except ValueError:
+        raise FrameDecodeError(FrameErrorCode.FRAME_UNKNOWN_TYPE, f"type {kind}") from None
+    allowed = LAST if frame_type is FrameType.DATA else 0
+    if flags & ~allowed or reserved:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FLAGS, f"flags {flags:#x}")
+    if length != len(view) - HEADER.size:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_LENGTH, "body length disagrees with record")
+    link_frame = frame_type in (FrameType.PING, FrameType.PONG, FrameType.GOSSIP)
+    if (session_id == 0) != link_frame:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_SESSION, f"session id on {frame_type.name}")
+    body = _Cursor(view[HEADER.size :])
+    try:
+        frame = _decode_body(frame_type, session_id, bool(flags & LAST), body)
+    except FrameDecodeError as error:
+        if not link_frame:
+            error.session_id = session_id
+        raise
+    body.finish()
+    return frame
+
+
+def _decode_body(frame_type: FrameType, session_id: int, last: bool, body: _Cursor) -> Frame:
+    """Dispatch on the type byte; each branch reads exactly its layout."""
+    if frame_type is FrameType.OPEN:
+        kind = bytes(body.take(body.number(_U8)))
+        if _KIND.fullmatch(kind) is None:
+            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "session kind")
+        metadata = _unpack_metadata(body.take(body.number(_U16)))
+        return Open(session_id, kind.decode("ascii"), metadata)
+    if frame_type is FrameType.ACCEPT:
+        return Accept(session_id, _unpack_metadata(body.take(body.number(_U16))))
+    if frame_type is FrameType.DATA:
+        return _decode_data(session_id, last, body)
+    if frame_type is FrameType.ABORT:
+        code = body.number(_U16)
+        return Abort(session_id, code, _decode_reason(body.take(body.number(_U16))))
+    if frame_type is FrameType.CLOSE:
+        return Close(session_id)
+    if frame_type is FrameType.CREDIT:
+        granted = body.number(_U32)
+        if granted == 0:
+            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "credit of zero bytes")
+        return Credit(session_id, granted)
+    if frame_type is FrameType.PING:
+        return Ping(bytes(body.take(NONCE_SIZE)))
+    if frame_type is FrameType.PONG:
+        return Pong(bytes(body.take(NONCE_SIZE)))
+    return Gossip(bytes(body.rest()))
+
+
+def _decode_data(session_id: int, last: bool, body: _Cursor) -> Data:
+    index, total, label_length = body.unpack(_DATA_FIXED)
+    label = bytes(body.take(label_length))
+    if _LABEL.fullmatch(label) is None:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "label")
+    if any(body.take(_label_padding(label_length))):
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "nonzero padding")
+    payload = body.rest()
+    if len(payload) > total:
+        raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "payload exceeds message")
+    return Data(session_id, label.decode("ascii"), index, total, last, payload)
+
+
+def _decode_reason(raw: memoryview) -> str:
+    if len(raw) > 4 * MAX_REASON_CHARS:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "reason too long")
+    try:
+        reason = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "reason is not UTF-8") from None
+    if len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_FIELD, "reason too long or not printable")
+    return reason
+
+
+def _unpack_metadata(raw: memoryview) -> dict[str, Any]:
+    if len(raw) > MAX_METADATA:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_METADATA, f"{len(raw)} bytes")
+    try:
+        value = msgpack.unpackb(
+            raw,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=MAX_METADATA,
+            max_bin_len=MAX_METADATA,
+            max_array_len=MAX_METADATA,
+            max_map_len=MAX_METADATA,
+            max_ext_len=0,
+        )
+    # msgpack reports malformed input as ValueError subclasses (ExtraData, FormatError,
+    # StackError, UnicodeDecodeError), as UnpackException, or as TypeError for odd map keys.
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_METADATA, "not msgpack") from None
+    problem = _metadata_problem(value)
+    if problem is not None:
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_METADATA, problem)
+    return value  # type: ignore[no-any-return]  # checked to be a str-keyed dict just above
+
+
+def _metadata_problem(value: object, depth: int = 1) -> str | None:
+    """Why ``value`` is not acceptable metadata (a map at the top), or None.
+
+    ``depth`` counts containers: the top-level map is 1, and at most ``MAX_METADATA_DEPTH``.
+    """
+    if depth == 1 and not isinstance(value, dict):
+        return "not a map"
+    if value is None or isinstance(value, bool | float | str | bytes):
+        return None
+    if isinstance(value, int):
+        return None if -(1 << 63) <= value < 1 << 64 else "integer out of range"
+    if not isinstance(value, list | tuple | dict):
+        return f"value of type {type(value).__name__}"
+    if depth > MAX_METADATA_DEPTH:
+        return "nested too deeply"
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return "map key that is not a string"
+        value = list(value.values())
+    problems = (_metadata_problem(item, depth + 1) for item in value)
+    return next((p for p in problems if p is not None), None)
+
+
+def decode_arrays(buffer: bytes | bytearray | memoryview) -> tuple[AnyArray, ...]:
+    """The arrays of one encoded array list, as views into ``buffer`` (no copies)."""
+    view = memoryview(buffer).cast("B")
+    cursor = _Cursor(view)
+    try:
+        count, reserved = cursor.unpack(_ARRAYS_HEAD)
+        if count > MAX_ARRAYS or reserved:
+            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "array count")
+        specs: list[tuple[np.dtype[Any], tuple[int, ...]]] = []
+        for _ in range(count):
+            code, ndim, zero_a, zero_b = cursor.unpack(_ARRAY_HEAD)
+            if code not in _DTYPES or ndim > MAX_NDIM or zero_a or zero_b:
+                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "array descriptor")
+            shape = struct.unpack(f"<{ndim}Q", cursor.take(8 * ndim))
+            if any(dim > MAX_DIM for dim in shape):
+                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "dimension too large")
+            specs.append((_DTYPES[DtypeCode(code)], shape))
+        arrays = []
+        for dtype, shape in specs:
+            size = _product(shape)
+            nbytes = size * dtype.itemsize
+            data = cursor.take(nbytes)  # a view: nothing is allocated for a false size
+            if any(cursor.take(_padding(nbytes))):
+                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "nonzero padding")
+            arrays.append(np.frombuffer(data, dtype=dtype, count=size).reshape(shape))
+    except FrameDecodeError as error:
+        if error.code is FrameErrorCode.FRAME_TRUNCATED:
+            raise FrameDecodeError(
+                FrameErrorCode.FRAME_BAD_ARRAYS, "array list truncated"
+            ) from None
+        raise
+    if cursor.offset != len(view):
+        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "trailing bytes")
+    return tuple(arrays)
+
+
+def _product(shape: tuple[int, ...]) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim
+    return size
+
+
+def _padding(length: int) -> int:
+    return -length % 8
+
+
+def _label_padding(label_length: int) -> int:
+    """Zero bytes after the label so a DATA payload starts 8-byte aligned in its record."""
+    return _padding(HEADER.size + _DATA_FIXED.size + label_length)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """The record for one frame; frames no peer would accept raise :class:`FrameEncodeError`."""
+    if isinstance(frame, Data):
+        return _encode_data(frame)
+    if isinstance(frame, Open | Accept | Abort):
+        return _encode_opening_or_abort(frame)
+    if isinstance(frame, Close):
+        return _record(FrameType.CLOSE, frame.session_id, b"")
+    if isinstance(frame, Credit):
+        if not 0 < frame.granted < 1 << 32:
+            raise FrameEncodeError("credit must be between 1 and 2^32 - 1 bytes")
+        return _record(FrameType.CREDIT, frame.session_id, _U32.pack(frame.granted))
+    if isinstance(frame, Ping | Pong):
+        if len(frame.nonce) != NONCE_SIZE:
+            raise FrameEncodeError("a nonce has 8 bytes")
+        frame_type = FrameType.PING if isinstance(frame, Ping) else FrameType.PONG
+        return _record(frame_type, 0, bytes(frame.nonce))
+    if isinstance(frame, Gossip):
+        return _record(FrameType.GOSSIP, 0, bytes(frame.payload))
+    raise FrameEncodeError(f"not a frame: {type(frame).__name__}")
+
+
+def _encode_opening_or_abort(frame: Open | Accept | Abort) -> bytes:
+    if isinstance(frame, Abort):
+        if len(frame.reason) > MAX_REASON_CHARS or not frame.reason.isprintable():
+            raise FrameEncodeError(f"reason must be ≤ {MAX_REASON_CHARS} printable characters")
+        if not 0 <= frame.code < 1 << 16:
+            raise FrameEncodeError("abort code must fit in 16 bits")
+        reason = frame.reason.encode("utf-8")
+        body = _U16.pack(frame.code) + _U16.pack(len(reason)) + reason
+        return _record(FrameType.ABORT, frame.session_id, body)
+    meta = _pack_metadata(frame.metadata)
+    if isinstance(frame, Accept):
+        return _record(FrameType.ACCEPT, frame.session_id, _U16.pack(len(meta)) + meta)
+    kind = frame.kind.encode("ascii") if frame.kind.isascii() else b""
+    if _KIND.fullmatch(kind) is None:
+        raise FrameEncodeError("session kind must match [a-z][a-z0-9._-]{0,31}")
+    body = b"".join((_U8.pack(len(kind)), kind, _U16.pack(len(meta)), meta))
+    return _record(FrameType.OPEN, frame.session_id, body)
+
+
+def _record(frame_type: FrameType, session_id: int, body: bytes) -> bytes:
+    link_frame = frame_type in (FrameType.PING, FrameType.PONG, FrameType.GOSSIP)
+    if not link_frame and not 0 < session_id < 1 << 64:
+        raise FrameEncodeError("session ids are between 1 and 2^64 - 1")
+    if HEADER.size + len(body) > MAX_RECORD:
+        raise FrameEncodeError(f"frame of {HEADER.size + len(body)} bytes exceeds a record")
+    return HEADER.pack(VERSION, frame_type, 0, 0, session_id, len(body)) + body
+
+
+def _pack_metadata(metadata: Metadata) -> bytes:
+    value = dict(metadata) if isinstance(metadata, Mapping) else metadata
+    problem = _metadata_problem(value)
+    if problem is not None:
+        raise FrameEncodeError(f"metadata: {problem}")
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    if len(packed) > MAX_METADATA:
+        raise FrameEncodeError(f"metadata of {len(packed)} bytes exceeds {MAX_METADATA}")
+    return packed
+
+
+def _data_prefix(
+    session_id: int, label: bytes, index: int, total: int, last: bool, payload_length: int
+) -> bytes:
+    """Header, DATA fields, label and padding: everything before a payload of that length."""
+    padding = _label_padding(len(label))
+    length = _DATA_FIXED.size + len(label) + padding + payload_length
+    flags = LAST if last else 0
+    return b"".join(
+        (
+            HEADER.pack(VERSION, FrameType.DATA, flags, 0, session_id, length),
+            _DATA_FIXED.pack(index, total, len(label)),
+            label,
+            bytes(padding),
+        )
+    )
+
+
+def _check_data_fields(session_id: int, label: str) -> bytes:
+    encoded = label.encode("ascii") if label.isascii() else b""
+    if _LABEL.fullmatch(encoded) is None:
+        raise FrameEncodeError(f"labels are 1 to {MAX_LABEL} printable ASCII characters")
+    if not 0 < session_id < 1 << 64:
+        raise FrameEncodeError("session ids are between 1 and 2^64 - 1")
+    return encoded
+
+
+def _encode_data(frame: Data) -> bytes:
+    """One explicit fragment (tests use this to build bad fragment sequences)."""
+    label = _check_data_fields(frame.session_id, frame.label)
+    size = len(frame.payload)
+    if not 0 <= frame.index < 1 << 32 or not size <= frame.total_length < 1 << 32:
+        raise FrameEncodeError("fragment index or message length out of range")
+    prefix = _data_prefix(
+        frame.session_id, label, frame.index, frame.total_length, frame.last, size
+    )
+    if len(prefix) + size > MAX_RECORD:
+        raise FrameEncodeError("fragment exceeds a record")
+    return prefix + bytes(frame.payload)
+
+
+def encode_arrays(arrays: Sequence[AnyArray]) -> bytes:
+    """The array list encoding: descriptors, then each array's little-endian bytes, padded."""
+    if len(arrays) > MAX_ARRAYS:
+        raise FrameEncodeError(f"at most {MAX_ARRAYS} arrays per message")
+    heads: list[bytes | memoryview] = [_ARRAYS_HEAD.pack(len(arrays), 0)]
+    blocks: list[bytes | memoryview] = []
+    for array in arrays:
+        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
+        if code is None:
+            raise FrameEncodeError(f"dtype {array.dtype} is not uint64, int64 or uint8")
+        if array.ndim > MAX_NDIM or any(dim > MAX_DIM for dim in array.shape):
+            raise FrameEncodeError("too many dimensions or a dimension too large")
+        heads.append(_ARRAY_HEAD.pack(code, array.ndim, 0, 0))
+        heads.append(struct.pack(f"<{array.ndim}Q", *array.shape))
+        raw = np.ascontiguousarray(array, dtype=_DTYPES[code]).reshape(-1).view(np.uint8)
+        blocks.append(raw.data)
+        blocks.append(bytes(_padding(raw.size)))
+    return b"".join(heads + blocks)
+
+
+def fragment(message: Message, max_record: int = MAX_RECORD) -> Iterator[bytes]:
+    """The DATA records of ``message``, each at most ``max_record`` bytes, in order.
+
+    Arguments are checked (and the arrays encoded) at the call; the records are produced lazily
+    so a writer can interleave other frames between them.
+    """
+    if not MIN_RECORD <= max_record <= MAX_RECORD:
+        raise FrameEncodeError(f"max_record must be between {MIN_RECORD} and {MAX_RECORD}")
+    label = _check_data_fields(message.session_id, message.label)
+    body = encode_arrays(message.arrays)
+    if len(body) > MAX_MESSAGE:
+        raise FrameEncodeError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
+    capacity = max_record - len(_data_prefix(message.session_id, label, 0, 0, False, 0))
+    return _fragments(message.session_id, label, memoryview(body), capacity)
+
+
+def _fragments(session_id: int, label: bytes, body: memoryview, capacity: int) -> Iterator[bytes]:
+    count = max(1, -(-len(body) // capacity))
+    for index in range(count):
+        chunk = body[index * capacity : (index + 1) * capacity]
+        last = index == count - 1
+        yield _data_prefix(session_id, label, index, len(body), last, len(chunk)) + chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# Reassembly
+
+
+@dataclass(frozen=True)
+class ReassemblyLimits:
+    """Bounds on bytes held for messages still missing fragments (declared lengths count)."""
+
+    max_message_bytes: int = 64 << 20
+    max_session_bytes: int = 128 << 20
+    max_total_bytes: int = 256 << 20
+    min_fragment_payload: int = MIN_FRAGMENT_PAYLOAD
+
+
+@dataclass
+class _Partial:
+    """A message still missing fragments: its buffer, bytes filled, and the index expected."""
+
+    buffer: bytearray
+    received: int
+    next_index: int
+
+
+class Reassembler:
+    """Rebuilds messages from DATA fragments, per session and label, within bounded memory.
+
+    Fragments of one message must arrive in order (index 0, 1, 2, …) with the same declared
+    length; a message is delivered only when its ``last`` fragment completes it exactly. A
+    message's buffer is reserved (against the limits) when its first fragment arrives. Errors
+    carry the session id and drop that session's partial messages.
+    """
+
+    def __init__(self, limits: ReassemblyLimits | None = None) -> None:
+        self.limits = limits if limits is not None else ReassemblyLimits()
+        self._partial: dict[int, dict[str, _Partial]] = {}
+        self._session_bytes: dict[int, int] = {}
+        self._total_bytes = 0
+
+    def receive(self, frame: Data) -> Message | None:
+        """Add one fragment; the completed message, or None while fragments are missing."""
+        try:
+            return self._receive(frame)
+        except FrameDecodeError as error:
+            error.session_id = frame.session_id
+            self.abort(frame.session_id)
+            raise
+
+    def _receive(self, frame: Data) -> Message | None:
+        if not frame.last and len(frame.payload) < self.limits.min_fragment_payload:
+            raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "tiny fragment")
+        partial = self._partial.get(frame.session_id, {}).get(frame.label)
+        if partial is None:
+            if frame.index != 0:
+                raise FrameDecodeError(FrameErrorCode.FRAGMENT_OUT_OF_ORDER, "no first fragment")
+            if frame.total_length > self.limits.max_message_bytes:
+                raise FrameDecodeError(
+                    FrameErrorCode.REASSEMBLY_LIMIT_EXCEEDED, "message too large"
+                )
+            if frame.last:  # a message in one record: its arrays are views of the record
+                if len(frame.payload) != frame.total_length:
+                    raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "last ends short")
+                return Message(frame.session_id, frame.label, decode_arrays(frame.payload))
+            partial = self._start(frame)
+        elif frame.index != partial.next_index:
+            code = FrameErrorCode.FRAGMENT_DUPLICATED
+            if frame.index > partial.next_index:
+                code = FrameErrorCode.FRAGMENT_OUT_OF_ORDER
+            raise FrameDecodeError(code, f"index {frame.index}")
+        self._append(partial, frame)
+        if not frame.last:
+            return None
+        self._release(frame.session_id, frame.label)
+        return Message(frame.session_id, frame.label, decode_arrays(partial.buffer))
+
+    def _start(self, frame: Data) -> _Partial:
+        """Reserve the declared length for a new message, or refuse before allocating."""
+        length = frame.total_length
+        if len(frame.payload) >= length:
+            raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "first fills message")
+        held = self._session_bytes.get(frame.session_id, 0)
+        if (
+            held + length > self.limits.max_session_bytes
+            or self._total_bytes + length > self.limits.max_total_bytes
+        ):
+            raise FrameDecodeError(
+                FrameErrorCode.REASSEMBLY_LIMIT_EXCEEDED, f"message of {length} bytes"
+            )
+        self._session_bytes[frame.session_id] = held + length
+        self._total_bytes += length
+        partial = _Partial(bytearray(length), received=0, next_index=0)
+        self._partial.setdefault(frame.session_id, {})[frame.label] = partial
+        return partial
+
+    @staticmethod
+    def _append(partial: _Partial, frame: Data) -> None:
+        """Copy the fragment into place once it agrees with its message."""
+        end = partial.received + len(frame.payload)
+        if frame.total_length != len(partial.buffer) or end > len(partial.buffer):
+            raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "length disagrees")
+        if frame.last != (end == len(partial.buffer)):
+            raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "ends short or too soon")
+        partial.buffer[partial.received : end] = frame.payload
+        partial.received = end
+        partial.next_index = frame.index + 1
+
+    def _release(self, session_id: int, label: str) -> None:
+        partials = self._partial[session_id]
+        length = len(partials.pop(label).buffer)
+        self._total_bytes -= length
+        self._session_bytes[session_id] -= length
+        if not partials:
+            del self._partial[session_id]
+            del self._session_bytes[session_id]
+
+    def close(self, session_id: int) -> None:
+        """The session closed normally; a message still missing fragments is an error."""
+        if self.abort(session_id):
+            raise FrameDecodeError(
+                FrameErrorCode.MESSAGE_TRUNCATED, "closed mid-message", session_id
+            )
+
+    def abort(self, session_id: int) -> int:
+        """Drop the session's partial messages (never delivered); how many there were."""
+        partials = self._partial.pop(session_id, {})
+        self._total_bytes -= self._session_bytes.pop(session_id, 0)
+        return len(partials)
+
+    def clear(self) -> int:
+        """Drop every partial message (the link is gone); how many there were."""
+        count = sum(len(partials) for partials in self._partial.values())
+        self._partial.clear()
+        self._session_bytes.clear()
+        self._total_bytes = 0
+        return count
+
+    def buffered_bytes(self, session_id: int | None = None) -> int:
+        """Bytes reserved for partial messages, of one session or of the whole link."""
+        if session_id is None:
+            return self._total_bytes
+        return self._session_bytes.get(session_id, 0)
