@@ -25,6 +25,7 @@ def _bench(args: argparse.Namespace) -> int:
             with_anchor=not args.no_anchor,
             only=args.only or (),
             progress=progress,
+            transport=args.transport,
         )
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this task (repeatable)",
     )
     bench.add_argument("--seed", type=int, default=1, help="input generation seed")
+    bench.add_argument(
+        "--transport",
+        choices=["loopback", "links"],
+        default="loopback",
+        help="interim plain TCP (default) or the encrypted websocket links",
+    )
     bench.set_defaults(handler=_bench)
     demo = commands.add_parser("demo", help="three parties compute together on loopback")
     demo.set_defaults(handler=_demo)

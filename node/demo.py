@@ -20,8 +20,10 @@ def run_demo(timeout: float = 120.0) -> int:
     print("Confide engine demo: three parties as separate processes on 127.0.0.1")
     for party, role in enumerate(ROLES):
         print(f"  party {party}: {role:<6} case count {CASES[party]:>3}, {len(NAMES[party])} names")
-    print("Each party keeps its inputs; only shares and masked values are exchanged.")
-    print("(Interim plaintext TCP on loopback: the encrypted peer links come next.)\n", flush=True)
+    print("Each party keeps its inputs; only shares and masked values are exchanged, over")
+    print(
+        "authenticated, encrypted websocket links (Noise XX) between the three nodes.\n", flush=True
+    )
     children = [
         subprocess.Popen(  # noqa: S603  # our own interpreter and module, fixed arguments
             [sys.executable, "-m", "node.demo_party", "--party", str(p), "--ports", ports],

@@ -12,8 +12,8 @@ import asyncio
 import sys
 
 from network.driver import drive
-from network.loopback import LoopbackTransport
 from node.identifiers import normalise, to_bytes
+from node.mesh import join_mesh
 from node.runtime import tune_allocator
 from protocols import compare, hashing, membership, sharing
 from protocols import field as gf
@@ -79,14 +79,13 @@ def _line(what: str, result: object, plain: object) -> str:
 
 
 async def _run(party: int, ports: list[int]) -> list[str]:
-    transport = LoopbackTransport(party, dict(enumerate(ports)))
-    await transport.start()
+    mesh = await join_mesh(party, ports, "confide-demo", timeout=60.0)
     try:
         ctx = Context(party, Committee(3), SystemRandomSource())
-        ctx.install_keys(await drive(key_setup(ctx), transport))
-        return await drive(_program(ctx), transport)
+        ctx.install_keys(await drive(key_setup(ctx), mesh.transport))
+        return await drive(_program(ctx), mesh.transport)
     finally:
-        await transport.aclose()
+        await mesh.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,8 @@ about ``L`` products and one zero test per bin, with ``L`` the public padded loa
 ``set_difference`` then shuffles the (absent bit, bin number) pairs by a permutation no ``t``
 parties know (``shuffle``), selects the first ``limit`` absent entries in that random order
 (``select.select_first``) and opens to the querier alone the bin numbers of the selected entries
-(zero elsewhere). The querier maps bins back to its own identifiers and learns ``min(limit, d)``
+(zero elsewhere), shuffled once more so that where the selected entries sit says nothing about
+how many were absent. The querier maps bins back to its own identifiers and learns ``min(limit, d)``
 uniformly chosen members of the difference (so ``d`` itself only when ``d < limit``) and nothing
 about its other identifiers; selecting in bin order instead would tell it that every unselected
 identifier before the last selected one is on some list. Everyone else learns the public sizes.
@@ -117,7 +118,8 @@ def set_difference(
         positions = np.arange(1, layout.n_bins + 1, dtype=np.uint64)
         mixed = yield from shuffle(ctx, np.stack([absent, positions]))
         selected = yield from select_first(ctx, mixed[0], limit)
-        chosen = yield from mul(ctx, selected, mixed[1])
+        picked = yield from mul(ctx, selected, mixed[1])
+        (chosen,) = yield from shuffle(ctx, picked[None, :])
     opened = yield from open_to(ctx, chosen, [querier], layout.n_bins)
     if ctx.me != querier or table is None or opened is None:
         return None

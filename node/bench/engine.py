@@ -52,11 +52,12 @@ def run_case(
     with_anchor: bool,
     progress: Callable[[str], None],
     timeout: float = 900.0,
+    transport: str = "loopback",
 ) -> dict[str, Any]:
     """Measure one case (and its anchor) and return its result row."""
     size = case.quick_size if quick else case.size
     progress(f"{case.name} {size:,}: confide …")
-    ours = run_parties(PARTY_MODULE, case.task, size, seed, timeout)
+    ours = run_parties(PARTY_MODULE, case.task, size, seed, timeout, transport)
     row: dict[str, Any] = {
         "name": case.name,
         "parties": N_PARTIES,
@@ -66,6 +67,7 @@ def run_case(
         "bytes_per_party": ours.bytes_per_party,
         "peak_rss_bytes": ours.peak_rss_bytes,
         "correct": ours.correct,
+        "transport": transport,
         "anchor": None,
         "anchor_seconds": None,
         "anchor_bytes_per_party": None,
@@ -87,10 +89,11 @@ def run_suite(
     with_anchor: bool = True,
     only: Sequence[str] = (),
     progress: Callable[[str], None] = lambda _: None,
+    transport: str = "loopback",
 ) -> dict[str, Any]:
     """Run every selected case; the JSON document of ``confide bench engine --json``."""
     cases = [c for c in SUITE if not only or c.name in only]
-    results = [run_case(c, quick, seed, with_anchor, progress) for c in cases]
+    results = [run_case(c, quick, seed, with_anchor, progress, transport=transport) for c in cases]
     return {"suite": "engine", "quick": quick, "results": results}
 
 

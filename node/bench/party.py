@@ -1,8 +1,10 @@
 """One party of an engine benchmark, run as its own OS process.
 
 ``python -m node.bench.party --task lt --size 1000 --party 0 --ports 7001,7002,7003 --seed 1``
-connects to the other parties over loopback TCP, agrees session keys, synchronises, runs the
-task and prints one JSON line: seconds, rounds, bytes sent, peak RSS and (party 0) correctness.
+connects to the other parties on loopback (``--transport loopback``: the interim plain TCP
+transport; ``links``: websocket links with Noise XX and frames), agrees session keys,
+synchronises, runs the task and prints one JSON line: seconds, rounds, bytes sent, peak RSS and
+(party 0) correctness.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from network.driver import DriverStatistics, drive
+from network.driver import DriverStatistics, Transport, drive
 from network.loopback import LoopbackTransport
 from node.bench.tasks import N_PARTIES, TASKS
+from node.mesh import join_mesh
 from node.runtime import tune_allocator
 from protocols.program import Context, Exchange, Program, key_setup
 from protocols.randomness import SystemRandomSource
@@ -30,25 +34,36 @@ def _barrier(ctx: Context) -> Program[None]:
     yield Exchange("sync", dict.fromkeys(ctx.others, ping), dict.fromkeys(ctx.others, 1))
 
 
+async def _connect(
+    transport_kind: str, party: int, ports: list[int], seed: str
+) -> tuple[Transport, Callable[[], Awaitable[None]]]:
+    """The interim TCP transport, or the real links (websocket, Noise XX, frames)."""
+    if transport_kind == "links":
+        mesh = await join_mesh(party, ports, seed)
+        return mesh.transport, mesh.aclose
+    loopback = LoopbackTransport(party, dict(enumerate(ports)), timeout=600.0)
+    await loopback.start()
+    return loopback, loopback.aclose
+
+
 async def run_party(
-    task: str, size: int, party: int, ports: list[int], seed: int
+    task: str, size: int, party: int, ports: list[int], seed: int, transport_kind: str = "loopback"
 ) -> dict[str, object]:
     """Run one party of ``task`` and return its measurements."""
-    transport = LoopbackTransport(party, dict(enumerate(ports)), timeout=600.0)
-    await transport.start()
+    transport, close = await _connect(transport_kind, party, ports, f"bench|{task}|{size}|{seed}")
     ctx = Context(party, Committee(N_PARTIES), SystemRandomSource())
     ctx.install_keys(await drive(key_setup(ctx), transport))
     definition = TASKS[task]
     mine = definition.prepare(party, seed, size)
     await drive(_barrier(ctx), transport)
-    sent_before = transport.bytes_sent
+    sent_before = _bytes_sent(transport)
     stats = DriverStatistics()
     start = time.perf_counter()
     result = await drive(definition.program(ctx, mine, size), transport, stats)
     seconds = time.perf_counter() - start
-    sent = transport.bytes_sent - sent_before
+    sent = _bytes_sent(transport) - sent_before
     await drive(_barrier(ctx), transport)
-    await transport.aclose()
+    await close()
     report: dict[str, object] = {
         "party": party,
         "seconds": seconds,
@@ -61,6 +76,10 @@ async def run_party(
     return report
 
 
+def _bytes_sent(transport: Transport) -> int:
+    return int(getattr(transport, "bytes_sent", 0))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a party process."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -69,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--party", type=int, required=True)
     parser.add_argument("--ports", required=True)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--transport", choices=["loopback", "links"], default="loopback")
     args = parser.parse_args(argv)
     tune_allocator()
     ports = [int(p) for p in args.ports.split(",")]
-    report = asyncio.run(run_party(args.task, args.size, args.party, ports, args.seed))
+    report = asyncio.run(
+        run_party(args.task, args.size, args.party, ports, args.seed, args.transport)
+    )
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

@@ -36,7 +36,9 @@ class RunReport:
     correct: bool
 
 
-def run_parties(module: str, task: str, size: int, seed: int, timeout: float) -> RunReport:
+def run_parties(
+    module: str, task: str, size: int, seed: int, timeout: float, transport: str = "loopback"
+) -> RunReport:
     """Run ``python -m module`` once per party and combine their JSON lines.
 
     ``seconds`` is the slowest party's; ``bytes_per_party`` the mean of what each sent.
@@ -58,6 +60,8 @@ def run_parties(module: str, task: str, size: int, seed: int, timeout: float) ->
                 ports,
                 "--seed",
                 str(seed),
+                "--transport",
+                transport,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

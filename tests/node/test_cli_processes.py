@@ -81,3 +81,26 @@ def test_demo_prints_matching_results() -> None:
     assert done.stdout.count("-> match") == 3
     assert "MISMATCH" not in done.stdout
     assert "all results match the plaintext answers" in done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_bench_engine_over_encrypted_links() -> None:
+    """The engine runs over the real links (websocket, Noise XX, frames) between processes."""
+    done = confide(
+        "bench",
+        "engine",
+        "--quick",
+        "--json",
+        "--no-anchor",
+        "--transport",
+        "links",
+        "--only",
+        "lt",
+        "--only",
+        "membership",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)["results"]
+    assert [r["name"] for r in rows] == ["lt", "membership", "membership"]
+    assert all(r["correct"] is True for r in rows)
+    assert all(r["transport"] == "links" for r in rows)

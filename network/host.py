@@ -1,0 +1,187 @@
+"""The peer endpoint: accepts and dials links, keeps at most one link per pair of nodes.
+
+The websocket endpoint is ``/confide/v1`` with subprotocol ``confide.v1`` on the node's peer
+port; compression is off (it is slow on ciphertext and leaks lengths) and the largest websocket
+message is one Noise record. Dialling retries with exponential backoff and jitter. When both
+nodes dial each other at once, the link whose initiator has the smaller node id is kept and the
+other is closed, on both sides alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+
+from network.channel import PATH, PROTOCOL, Authorizer, LocalParty, initiate, respond
+from network.errors import NetworkError, RemoteProtocolError, WireCode
+from network.link import Link, Session
+
+MAX_MESSAGE = 65535 + 1
+"""aiohttp refuses a message of exactly ``max_msg_size``: one Noise record plus one."""
+BACKOFF_BASE = 0.05
+BACKOFF_CAP = 2.0
+
+
+class WebSocketPipe:
+    """A client or server aiohttp websocket as a pipe of binary messages."""
+
+    def __init__(self, socket: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
+        self._socket = socket
+
+    async def send(self, data: bytes) -> None:
+        """Send one binary message."""
+        await self._socket.send_bytes(data)
+
+    async def receive(self) -> bytes:
+        """The next binary message; anything else ends the link."""
+        message = await self._socket.receive()
+        if message.type == aiohttp.WSMsgType.BINARY:
+            return bytes(message.data)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "text frame on a link")
+        raise RemoteProtocolError(WireCode.LINK_LOST, "websocket closed")
+
+    async def close(self) -> None:
+        """Close the websocket."""
+        await self._socket.close()
+
+
+class PeerHost:
+    """One node's peer endpoint and its links."""
+
+    def __init__(
+        self,
+        local: LocalParty,
+        authorize: Authorizer,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_session: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.local = local
+        self.node_id = local.identity.node_id
+        self._authorize = authorize
+        self._host = host
+        self._port = port
+        self._on_session = on_session
+        self._links: dict[str, Link] = {}
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """The address peers dial."""
+        return f"ws://{self._host}:{self.port}{PATH}"
+
+    async def start(self) -> None:
+        """Listen on the peer port."""
+        app = web.Application()
+        app.router.add_get(PATH, self._accept)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1]
+        self._client = aiohttp.ClientSession()
+
+    def link(self, node_id: str) -> Link | None:
+        """The open link to ``node_id``, if there is one."""
+        link = self._links.get(node_id)
+        return None if link is None or link.is_closed else link
+
+    async def wait_for_link(self, node_id: str, timeout: float) -> Link:
+        """Wait until a link to ``node_id`` is up (dialled by either side)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: self.link(node_id) is not None)
+        link = self.link(node_id)
+        assert link is not None
+        return link
+
+    async def connect(self, node_id: str, url: str, deadline: float = 10.0) -> Link:
+        """A link to ``node_id`` at ``url``: the existing one, or a new one dialled with
+        exponential backoff and jitter until ``deadline`` seconds have passed."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + deadline
+        attempt = 0
+        while True:
+            existing = self.link(node_id)
+            if existing is not None:
+                return existing
+            try:
+                return await self._dial(node_id, url)
+            except (OSError, aiohttp.ClientError, NetworkError, TimeoutError):
+                delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311  # jitter, not secrecy
+                attempt += 1
+                if loop.time() + delay > give_up:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _dial(self, node_id: str, url: str) -> Link:
+        assert self._client is not None
+        socket = await self._client.ws_connect(
+            url, protocols=(PROTOCOL,), compress=0, max_msg_size=MAX_MESSAGE, autoping=True
+        )
+        if socket.protocol != PROTOCOL:
+            await socket.close()
+            raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "peer spoke another protocol")
+        pipe = WebSocketPipe(socket)
+        try:
+            cipher, peer = await initiate(pipe, self.local, self._authorize, expected=node_id)
+        except BaseException:
+            await socket.close()
+            raise
+        return await self._adopt(Link(pipe, cipher, peer, True, self._on_session))
+
+    async def _accept(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(
+            protocols=(PROTOCOL,), compress=False, max_msg_size=MAX_MESSAGE, autoping=True
+        )
+        await socket.prepare(request)
+        if socket.ws_protocol != PROTOCOL:
+            await socket.close(code=aiohttp.WSCloseCode.PROTOCOL_ERROR)
+            return socket
+        pipe = WebSocketPipe(socket)
+        try:
+            cipher, peer = await respond(pipe, self.local, self._authorize)
+        except (NetworkError, TimeoutError):
+            await socket.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION)
+            return socket
+        link = await self._adopt(Link(pipe, cipher, peer, False, self._on_session))
+        await asyncio.shield(link.closed)
+        return socket
+
+    async def _adopt(self, link: Link) -> Link:
+        """Start ``link`` and keep one link per peer (smaller initiator id wins)."""
+        link.start()
+        node_id = link.peer.node_id
+        existing = self.link(node_id)
+        if existing is not None:
+            new_initiator = self.node_id if link.initiator else node_id
+            kept, dropped = (link, existing)
+            if min(self.node_id, node_id) != new_initiator:
+                kept, dropped = existing, link
+            await dropped.aclose(WireCode.LINK_CLOSED, flush=0)
+            link = kept
+        self._links[node_id] = link
+        async with self._changed:
+            self._changed.notify_all()
+        return link
+
+    async def aclose(self) -> None:
+        """Close every link and stop listening."""
+        for link in list(self._links.values()):
+            await link.aclose()
+        if self._client is not None:
+            await self._client.close()
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner.cleanup()
