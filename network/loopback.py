@@ -107,7 +107,13 @@ class LoopbackTransport:
                 slot.set_result(tuple(arrays))
         except (asyncio.IncompleteReadError, ConnectionError):
             self._fail_all(peer, ProtocolAbortedError(AbortCode.PEER_LOST, party=peer))
-        except (ProtocolAbortedError, UnicodeDecodeError, struct.error, ValueError) as error:
+        except (
+            ProtocolAbortedError,
+            UnicodeDecodeError,
+            struct.error,
+            ValueError,
+            OverflowError,
+        ) as error:
             reason = (
                 error
                 if isinstance(error, ProtocolAbortedError)

@@ -161,7 +161,10 @@ SIGNED_BOUND = 1 << 60
 
 def from_int(values: npt.ArrayLike) -> Array:
     """Map signed integers with |v| < 2^60 to field elements; others raise ``ValueError``."""
-    signed = np.asarray(values, dtype=np.int64)
+    try:
+        signed = np.asarray(values, dtype=np.int64)
+    except OverflowError:
+        raise ValueError("from_int takes integers with absolute value below 2^60") from None
     if signed.size and (int(signed.max()) >= SIGNED_BOUND or int(signed.min()) <= -SIGNED_BOUND):
         raise ValueError("from_int takes integers with absolute value below 2^60")
     wrapped = signed.astype(np.uint64)  # two's complement: 2^64 − |v| for negative v

@@ -18,13 +18,16 @@ import numpy as np
 
 from protocols import field as gf
 from protocols import shamir
+from protocols.errors import LocalProtocolError
 from protocols.field import Array
 from protocols.program import Context, Program, prss_subsets
 from protocols.sharing import deal, track
 
 
 def _permutation(ctx: Context, subset: frozenset[int], size: int, step: str) -> np.ndarray:
-    stream = ctx.prss_streams()[subset]
+    stream = ctx.prss_streams().get(subset)
+    if stream is None:
+        raise LocalProtocolError("shuffle needs the PRSS keys of a completed key setup")
     keys = stream.field(f"shuffle|{step}".encode(), size)
     return np.argsort(keys, kind="stable")
 
