@@ -22,7 +22,7 @@ that dies at once. One deadline of ``HANDSHAKE_DEADLINE`` seconds covers the who
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,7 +144,17 @@ async def initiate(
     expected: str | None = None,
 ) -> tuple[TransportCipher, Peer]:
     """Run the initiator's side; return the record cipher and the proven peer."""
-    return await asyncio.wait_for(_initiate(pipe, local, authorize, expected), HANDSHAKE_DEADLINE)
+    return await _within_deadline(_initiate(pipe, local, authorize, expected))
+
+
+async def _within_deadline(
+    handshake: Coroutine[Any, Any, tuple[TransportCipher, Peer]],
+) -> tuple[TransportCipher, Peer]:
+    """``handshake`` under the one deadline; running out is ``HANDSHAKE_TIMEOUT``."""
+    try:
+        return await asyncio.wait_for(handshake, HANDSHAKE_DEADLINE)
+    except TimeoutError:
+        raise _refuse(WireCode.HANDSHAKE_TIMEOUT, "handshake deadline passed") from None
 
 
 async def _initiate(
@@ -173,7 +183,7 @@ async def respond(
     pipe: RecordPipe, local: LocalParty, authorize: Authorizer
 ) -> tuple[TransportCipher, Peer]:
     """Run the responder's side; return the record cipher and the proven peer."""
-    return await asyncio.wait_for(_respond(pipe, local, authorize), HANDSHAKE_DEADLINE)
+    return await _within_deadline(_respond(pipe, local, authorize))
 
 
 async def _respond(

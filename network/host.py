@@ -4,7 +4,11 @@ The websocket endpoint is ``/confide/v1`` with subprotocol ``confide.v1`` on the
 port; compression is off (it is slow on ciphertext and leaks lengths) and the largest websocket
 message is one Noise record. Dialling retries with exponential backoff and jitter. When both
 nodes dial each other at once, the link whose initiator has the smaller node id is kept and the
-other is closed, on both sides alike.
+other is closed, on both sides alike; a node that dials again while its old link still looks
+alive replaces it (the old one is stale: a node with a working link does not dial). A connection
+must finish its websocket upgrade within ``UPGRADE_DEADLINE`` seconds and its handshake within
+the channel's deadline. Every refused handshake and every ended link is logged once
+(``link.refused``, ``link.ended``) with its stable code.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 from collections.abc import Callable
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 from network.channel import PATH, PROTOCOL, Authorizer, LocalParty, initiate, respond
@@ -25,6 +30,8 @@ MAX_MESSAGE = 65535 + 1
 """aiohttp refuses a message of exactly ``max_msg_size``: one Noise record plus one."""
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
+UPGRADE_DEADLINE = 5.0
+"""Seconds a new connection has to send its whole upgrade request (slow clients are dropped)."""
 
 
 class WebSocketPipe:
@@ -44,6 +51,8 @@ class WebSocketPipe:
             return bytes(message.data)
         if message.type == aiohttp.WSMsgType.TEXT:
             raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "text frame on a link")
+        if getattr(message.data, "code", None) == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+            raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "message over one record")
         raise RemoteProtocolError(WireCode.LINK_LOST, "websocket closed")
 
     async def close(self) -> None:
@@ -83,7 +92,9 @@ class PeerHost:
         """Listen on the peer port."""
         app = web.Application()
         app.router.add_get(PATH, self._accept)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, keepalive_timeout=UPGRADE_DEADLINE
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
@@ -152,22 +163,27 @@ class PeerHost:
         pipe = WebSocketPipe(socket)
         try:
             cipher, peer = await respond(pipe, self.local, self._authorize)
-        except (NetworkError, TimeoutError):
+        except NetworkError as error:
+            structlog.get_logger("network.host").warning(
+                "link.refused", code=int(error.code), reason=error.code.name
+            )
             await socket.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION)
             return socket
-        link = await self._adopt(Link(pipe, cipher, peer, False, self._on_session))
-        await asyncio.shield(link.closed)
+        link = Link(pipe, cipher, peer, False, self._on_session)
+        await self._adopt(link)
+        await asyncio.shield(link.closed)  # this connection's link, even if another was kept
         return socket
 
     async def _adopt(self, link: Link) -> Link:
-        """Start ``link`` and keep one link per peer (smaller initiator id wins)."""
+        """Start ``link``; keep one per peer (smaller initiator id wins; a re-dial replaces)."""
         link.start()
         node_id = link.peer.node_id
+        link.closed.add_done_callback(lambda closed: _log_end(node_id, closed.result()))
         existing = self.link(node_id)
         if existing is not None:
             new_initiator = self.node_id if link.initiator else node_id
             kept, dropped = (link, existing)
-            if min(self.node_id, node_id) != new_initiator:
+            if existing.initiator != link.initiator and min(self.node_id, node_id) != new_initiator:
                 kept, dropped = existing, link
             await dropped.aclose(WireCode.LINK_CLOSED, flush=0)
             link = kept
@@ -185,3 +201,10 @@ class PeerHost:
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
+
+
+def _log_end(node_id: str, error: NetworkError) -> None:
+    """One summary line per link when it ends."""
+    structlog.get_logger("network.host").info(
+        "link.ended", peer=node_id, code=int(error.code), reason=error.code.name
+    )

@@ -35,6 +35,7 @@ PING_INTERVAL = 5.0
 WRITE_TIMEOUT = 30.0
 MAX_SESSIONS = 1024
 MAX_EARLY_MESSAGES = 1024
+MAX_CONTROL_BACKLOG = 4096  # control frames queued unwritten; more: the peer reads no replies
 _FINISHED_MEMORY = 4096
 TAG_SIZE = 16
 """Bytes a Noise record adds to the frame it carries."""
@@ -90,8 +91,9 @@ class Session:
             self.link.enqueue(record, priority)
 
     async def receive(self, label: str, timeout: float | None = None) -> tuple[Any, ...]:
-        """The arrays the peer sent under ``label``."""
-        self._raise_if_failed()
+        """The arrays the peer sent under ``label`` (also after the session ended, if complete)."""
+        if label not in self._mail:  # a delivered message outlives the session's end
+            self._raise_if_failed()
         slot = self._slot(label)
         try:
             arrays = await asyncio.wait_for(asyncio.shield(slot), timeout)
@@ -174,21 +176,21 @@ class Link:
         peer: Peer,
         initiator: bool,
         on_session: Callable[[Session], None] | None = None,
-        idle_timeout: float = IDLE_TIMEOUT,
+        idle_timeout: float | None = None,
     ) -> None:
         self.peer = peer
         self.initiator = initiator
         self._pipe = pipe
         self._cipher = cipher
         self._on_session = on_session
-        self._idle_timeout = idle_timeout
+        self._idle_timeout = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
         self._queues: tuple[deque[bytes], ...] = (deque(), deque(), deque())
         self._ready = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._sessions: dict[int, Session] = {}
         self._finished: OrderedDict[int, None] = OrderedDict()
-        self._partial_sizes: dict[tuple[int, str], int] = {}
+        self._partial_sizes: dict[int, dict[str, int]] = {}
         self._reassembler = framing.Reassembler()
         self._tasks: list[asyncio.Task[None]] = []
         self.closed: asyncio.Future[NetworkError] = asyncio.get_running_loop().create_future()
@@ -221,8 +223,10 @@ class Link:
         return session
 
     def forget(self, session_id: int) -> None:
-        """Drop a finished session; later frames for it are refused."""
+        """Drop a finished session and its partial messages; later frames for it are refused."""
         self._sessions.pop(session_id, None)
+        self._reassembler.abort(session_id)
+        self._partial_sizes.pop(session_id, None)
         self._finished[session_id] = None
         while len(self._finished) > _FINISHED_MEMORY:
             self._finished.popitem(last=False)
@@ -231,6 +235,10 @@ class Link:
         """Queue an encoded frame for the writer."""
         if self.is_closed:
             raise self.closed.result()
+        if priority == _CONTROL and len(self._queues[_CONTROL]) >= MAX_CONTROL_BACKLOG:
+            error = RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "peer does not read replies")
+            self._end(error)
+            raise error
         self._queues[priority].append(record)
         self._drained.clear()
         self._ready.set()
@@ -291,8 +299,11 @@ class Link:
             self._on_data(frame, size)
         elif isinstance(frame, framing.Open):
             self._on_open(frame)
-        elif isinstance(frame, framing.Credit):
-            self._existing(frame.session_id)._grant(frame.granted)
+        elif isinstance(frame, framing.Credit) and frame.session_id not in self._finished:
+            session = self._sessions.get(frame.session_id)  # (a finished one crossed our CLOSE)
+            if session is None:
+                raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "frame for no session")
+            session._grant(frame.granted)
         elif isinstance(frame, framing.Abort | framing.Close):
             self._on_end(frame)
         elif isinstance(frame, framing.Ping):
@@ -303,13 +314,10 @@ class Link:
                 self.rtt = asyncio.get_running_loop().time() - sent
 
     def _on_open(self, frame: framing.Open) -> None:
-        if frame.session_id in self._sessions:
-            return
-        if frame.session_id in self._finished or len(self._sessions) >= MAX_SESSIONS:
-            reason = "session finished" if frame.session_id in self._finished else "too many"
-            self.enqueue_frame(
-                framing.Abort(frame.session_id, int(WireCode.PROTOCOL_VIOLATION), reason)
-            )
+        if frame.session_id in self._sessions or frame.session_id in self._finished:
+            return  # both opened it, or it crossed our CLOSE or ABORT (which the peer will see)
+        if len(self._sessions) >= MAX_SESSIONS:
+            self._refuse(frame.session_id, "too many sessions")
             return
         session = self._new_session(frame.session_id, frame.kind)
         if self._on_session is not None:
@@ -318,37 +326,34 @@ class Link:
     def _on_data(self, frame: framing.Data, size: int) -> None:
         session = self._sessions.get(frame.session_id)
         if session is None:
-            self.enqueue_frame(
-                framing.Abort(frame.session_id, int(WireCode.PROTOCOL_VIOLATION), "no session")
-            )
+            if frame.session_id not in self._finished:  # else in flight when the session ended
+                self._refuse(frame.session_id, "no session")
             return
         record_size = size - TAG_SIZE
         session._charge(record_size)
-        key = (frame.session_id, frame.label)
-        total = self._partial_sizes.pop(key, 0) + record_size
+        partial_sizes = self._partial_sizes.setdefault(frame.session_id, {})
+        total = partial_sizes.pop(frame.label, 0) + record_size
         message = self._reassembler.receive(frame)
         if message is None:
-            self._partial_sizes[key] = total
+            partial_sizes[frame.label] = total
             return
+        if not partial_sizes:
+            del self._partial_sizes[frame.session_id]
         session._deliver(message, total)
+
+    def _refuse(self, session_id: int, reason: str) -> None:
+        self.enqueue_frame(framing.Abort(session_id, int(WireCode.PROTOCOL_VIOLATION), reason))
 
     def _on_end(self, frame: framing.Abort | framing.Close) -> None:
         session = self._sessions.get(frame.session_id)
         if session is None:
             return
-        self._reassembler.abort(frame.session_id)
         if isinstance(frame, framing.Abort):
             error = NetworkError(WireCode.SESSION_ABORTED, "the peer aborted the session")
         else:
             error = NetworkError(WireCode.SESSION_CLOSED, "the peer closed the session")
         session._fail(error)
         self.forget(frame.session_id)
-
-    def _existing(self, session_id: int) -> Session:
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "frame for no session")
-        return session
 
     async def _keepalive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -364,10 +369,20 @@ class Link:
         self.closed.set_result(error)
         for session in list(self._sessions.values()):
             session._fail(NetworkError(WireCode.LINK_LOST, f"link ended: {error.code.name}"))
+        self._reassembler.clear()  # partial messages are never delivered; free them now
+        self._partial_sizes.clear()
+        for queue in self._queues:
+            queue.clear()
         self._ready.set()
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._close_pipe()))
+
+    async def _close_pipe(self) -> None:
+        """Close the websocket, so the peer learns at once that the link ended."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._pipe.close(), 2.0)
 
     async def aclose(self, code: WireCode = WireCode.LINK_CLOSED, flush: float = 5.0) -> None:
         """Send what is queued (for up to ``flush`` seconds), then close the link and its
@@ -376,11 +391,6 @@ class Link:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), flush)
         self._end(NetworkError(code, "link closed"))
-        current = asyncio.current_task()
-        others = [task for task in self._tasks if task is not current]
-        for task in others:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._pipe.close(), 2.0)
-        if others:
-            await asyncio.wait(others, timeout=2.0)
+        others = [task for task in self._tasks if task is not asyncio.current_task()]
+        if others:  # the websocket's closing among them
+            await asyncio.wait(others, timeout=2.5)
