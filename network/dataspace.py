@@ -17,6 +17,7 @@ Times are integer seconds passed in by the caller; nothing here reads a clock.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -89,7 +90,7 @@ def _times(issued_at: int, valid_until: int) -> None:
 
 
 @dataclass(frozen=True)
-class _Signed:
+class _Signed(ABC):
     """A body signed by one or more identities; subclasses give the body and the domain."""
 
     DOMAIN: ClassVar[bytes]
@@ -109,14 +110,14 @@ class _Signed:
             self, "signatures", MappingProxyType(dict(sorted(self.signatures.items())))
         )
 
+    @abstractmethod
     def body(self) -> dict[str, Value]:
         """The signed body as a canonical map."""
-        raise NotImplementedError
 
     @classmethod
+    @abstractmethod
     def from_body(cls, value: Value, signatures: dict[str, bytes]) -> Self:
         """Parse a body map read from the wire (paths ``$.body...``)."""
-        raise NotImplementedError
 
     def sign(self, identity: Identity) -> Self:
         """A copy with ``identity``'s signature added (replacing an earlier one of its own)."""

@@ -70,7 +70,7 @@ def test_bench_network_quick_json_over_processes() -> None:
     assert by_name["rtt_under_load"]["load_mb_per_s"] > 0
     mesh = by_name["mesh_30_full_dial"]
     assert (mesh["parties"], mesh["size"], mesh["links_up"]) == (30, 435, 435)
-    assert mesh["note"] == "discovery not implemented; full dial from an address list"
+    assert mesh["note"].startswith("full dial from an address list")
 
 
 @pytest.mark.processes
