@@ -12,7 +12,6 @@ address becomes known to all members, and learns all of them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from network.errors import NetworkError
 from network.host import PeerHost
 from network.link import Link, Session
 from network.records import IsMember, RecordAccepted, RecordStore, SignedNodeRecord
+from network.tasks import TaskSet
 
 GOSSIP_SESSION = 1
 MAX_RECORDS_PER_MESSAGE = 64
@@ -43,7 +43,7 @@ class Discovery:
         self._clock = clock
         self._host: PeerHost | None = None
         self._outgoing: dict[str, tuple[Session, list[int]]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self.store.offer(own, clock(), is_member)
 
     def attach(self, host: PeerHost) -> None:
@@ -84,9 +84,7 @@ class Discovery:
         session = link.session(GOSSIP_SESSION, "gossip")
         self._outgoing[peer] = (session, [0])
         self._send(peer, self.store.records(self._clock()))
-        task = asyncio.create_task(self._receive_loop(peer, session))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._receive_loop(peer, session))
 
     def _send(self, peer: str, records: list[SignedNodeRecord]) -> None:
         entry = self._outgoing.get(peer)
@@ -97,9 +95,7 @@ class Discovery:
             chunk = [r.encode() for r in records[start : start + MAX_RECORDS_PER_MESSAGE]]
             payload = np.frombuffer(msgpack.packb(chunk, use_bin_type=True), dtype=np.uint8)
             counter[0] += 1
-            task = asyncio.create_task(self._quietly(session.send(f"g{counter[0]}", (payload,))))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._quietly(session.send(f"g{counter[0]}", (payload,))))
 
     async def _quietly(self, sending: object) -> None:
         with contextlib.suppress(NetworkError):
@@ -131,8 +127,4 @@ class Discovery:
 
     async def aclose(self) -> None:
         """Stop gossiping."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()

@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import msgpack
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from network.errors import NetworkError
 from network.host import PeerHost
 from network.link import Session
+from network.tasks import TaskSet
 
 LIVENESS_SESSION = 2
 INDIRECT_PROBES = 3
@@ -124,7 +124,7 @@ class Liveness:
         self._sessions: dict[str, Session] = {}
         self._serial = 0
         self._replies: dict[int, asyncio.Future[bool]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._send_counters: dict[int, list[int]] = {}
 
     def on_session(self, session: Session) -> None:
@@ -140,7 +140,7 @@ class Liveness:
         session = link.session(LIVENESS_SESSION, "liveness")
         self._sessions[node_id] = session
         self.detector.apply(node_id, Event.HEARD, self._clock())
-        self._spawn(self._serve(node_id, session))
+        self._tasks.spawn(self._serve(node_id, session))
 
     async def probe(self, node_id: str) -> State:
         """Ping ``node_id``; on silence ask others to probe it; return the resulting state."""
@@ -189,7 +189,7 @@ class Liveness:
                 message = msgpack.unpackb(bytes(payload), raw=False)
                 self.detector.apply(peer, Event.HEARD, self._clock())
                 if message["op"] == "ping":
-                    self._spawn(self._answer(session, message))
+                    self._tasks.spawn(self._answer(session, message))
                 elif message["op"] == "ack":
                     waiter = self._replies.get(int(message["n"]))
                     if waiter is not None and not waiter.done():
@@ -206,15 +206,6 @@ class Liveness:
         payload = np.frombuffer(msgpack.packb(message), dtype=np.uint8)
         await session.send(f"l{counters[0]}", (payload,))
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def aclose(self) -> None:
         """Stop serving and probing."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.aclose()

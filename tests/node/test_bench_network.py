@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from node.bench import network
 from node.bench.net_party import tcp_bytes
 from node.cli import ROWS
+from tests.node.helpers import ROW_FIELDS as BASE_ROW_FIELDS
+from tests.node.helpers import confide
 
-ROW_FIELDS = {
-    "name",
-    "parties",
-    "size",
-    "seconds",
-    "rounds",
-    "bytes_per_party",
-    "anchor",
-    "anchor_seconds",
-    "ratio",
-    "target",
-    "target_met",
-    "correct",
-}
+ROW_FIELDS = BASE_ROW_FIELDS | {"target", "target_met", "correct"}
 ANCHORED = {"handshake", "rtt", "throughput"}
-
-
-def confide(*args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[str]:
-    """Run the console entry point in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.processes

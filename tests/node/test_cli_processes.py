@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from tests.node.helpers import ROW_FIELDS, confide
+
 pytestmark = pytest.mark.processes
-
-ROW_FIELDS = {
-    "name",
-    "parties",
-    "size",
-    "seconds",
-    "rounds",
-    "bytes_per_party",
-    "anchor",
-    "anchor_seconds",
-    "ratio",
-}
-
-
-def confide(*args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[str]:
-    """Run the console entry point in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.timeout(300)

@@ -11,8 +11,8 @@ from protocols import hashing, membership, sharing
 from protocols.errors import ProtocolAbortedError
 from protocols.field import Array
 from protocols.program import Context, Program
-from protocols.runner import Delivery, Runner, make_contexts
-from tests.protocols.helpers import DETECTED
+from protocols.runner import Runner, make_contexts
+from tests.protocols.helpers import DETECTED, corrupt
 
 KEY = b"membership-test"
 
@@ -125,16 +125,7 @@ def test_tampered_share_aborts_instead_of_a_wrong_answer() -> None:
     shares = [d for d in clean.deliveries if d.label.startswith("s") and d.arrays[0].size > 4]
     target = shares[len(shares) // 2]
 
-    def tamper(delivery: Delivery) -> tuple[Array, ...]:
-        if (delivery.label, delivery.sender, delivery.receiver) != (
-            target.label,
-            target.sender,
-            target.receiver,
-        ):
-            return delivery.arrays
-        first = delivery.arrays[0].copy()
-        first[0] = (int(first[0]) + 1) % hashing.MODULUS
-        return (first, *delivery.arrays[1:])
+    tamper = corrupt(target.label, target.sender, target.receiver)
 
     with pytest.raises(ProtocolAbortedError) as caught:
         set_difference(lists, 5, runner=Runner(tamper=tamper))

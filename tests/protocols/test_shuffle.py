@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from protocols import sharing
 from protocols.errors import ProtocolAbortedError
-from protocols.field import MODULUS, Array
+from protocols.field import Array
 from protocols.program import Context, Program
-from protocols.runner import Delivery, Runner, make_contexts
+from protocols.runner import Runner, make_contexts
 from protocols.shuffle import shuffle
-from tests.protocols.helpers import DETECTED
+from tests.protocols.helpers import DETECTED, corrupt
 
 
 def shuffled(n: int, rows: list[list[int]], seed: int = 7, runner: Runner | None = None) -> Array:
@@ -72,16 +72,7 @@ def test_tampered_shuffle_message_aborts() -> None:
     steps = [d for d in clean.deliveries if d.label.startswith("s") and d.arrays[0].size == 4]
     target = steps[1]
 
-    def tamper(delivery: Delivery) -> tuple[Array, ...]:
-        if (delivery.label, delivery.sender, delivery.receiver) != (
-            target.label,
-            target.sender,
-            target.receiver,
-        ):
-            return delivery.arrays
-        first = delivery.arrays[0].copy()
-        first[2] = (int(first[2]) + 1) % MODULUS
-        return (first, *delivery.arrays[1:])
+    tamper = corrupt(target.label, target.sender, target.receiver, element=2)
 
     with pytest.raises(ProtocolAbortedError) as caught:
         shuffled(3, [[5, 6, 7, 8]], runner=Runner(tamper=tamper))
