@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from protocols.errors import AbortCode, ProtocolAbortedError
@@ -24,6 +25,15 @@ P = MODULUS
 
 ProgramFactory = Callable[[Context], Program[Any]]
 SharedOp = Callable[..., Generator[Any, Any, Array]]
+
+COMMITTEE_SIZES = [3, 5, 7]
+"""The committee sizes every protocol is tested at."""
+
+QUICK = settings(max_examples=15, deadline=None)
+"""Hypothesis settings for protocol runs: few examples, no deadline (runs take milliseconds)."""
+
+SIGNED_EDGES = (0, 1, -1, 1 << 47, -(1 << 47), 1 << 58, -(1 << 58), (1 << 60) - 1, -((1 << 60) - 1))
+"""Signed inputs at the edges of the range ``from_int`` accepts."""
 
 DETECTED = (AbortCode.INCONSISTENT_SHARES, AbortCode.CHECK_FAILED)
 """The codes an honest party may abort with when a share was corrupted in transit."""

@@ -6,7 +6,7 @@ from functools import reduce
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import arithmetic, sharing
@@ -18,6 +18,9 @@ from protocols.runner import make_contexts
 from protocols.shamir import Committee
 
 from .helpers import (
+    COMMITTEE_SIZES,
+    QUICK,
+    SIGNED_EDGES,
     P,
     ProgramFactory,
     SharedOp,
@@ -38,9 +41,8 @@ from .helpers import (
     vector_pairs,
 )
 
-SIZES = [3, 5, 7]
-QUICK = settings(max_examples=15, deadline=None)
-EDGES = (0, 1, -1, 1 << 47, -(1 << 47), 1 << 58, -(1 << 58), (1 << 60) - 1, -((1 << 60) - 1))
+SIZES = COMMITTEE_SIZES
+EDGES = SIGNED_EDGES
 values = signed(1 << 60, EDGES)
 bits = st.integers(0, 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import arithmetic, bits, sharing
@@ -13,6 +13,8 @@ from protocols.program import Context, Program
 from protocols.shamir import Committee
 
 from .helpers import (
+    COMMITTEE_SIZES,
+    QUICK,
     P,
     ProgramFactory,
     agreed,
@@ -26,8 +28,7 @@ from .helpers import (
     vector_pairs,
 )
 
-SIZES = [3, 5, 7]
-QUICK = settings(max_examples=15, deadline=None)
+SIZES = COMMITTEE_SIZES
 
 
 def random_bits_program(size: int) -> ProgramFactory:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import compare, sharing
@@ -13,9 +13,11 @@ from protocols.program import Context, Program
 from protocols.shamir import Committee
 
 from .helpers import (
+    COMMITTEE_SIZES,
     COMPARE_BOUND,
     COMPARE_EDGES,
     FIELD_EDGES,
+    QUICK,
     P,
     ProgramFactory,
     SharedOp,
@@ -34,8 +36,7 @@ from .helpers import (
     vectors,
 )
 
-SIZES = [3, 5, 7]
-QUICK = settings(max_examples=15, deadline=None)
+SIZES = COMMITTEE_SIZES
 comparable = signed(COMPARE_BOUND, COMPARE_EDGES)
 HALF = (P - 1) // 2  # is_negative supports |x| < p/2, i.e. |x| ≤ 2^60 - 1
 half_range = signed(HALF + 1, (*COMPARE_EDGES, HALF, -HALF, HALF - 1, -(HALF - 1)))

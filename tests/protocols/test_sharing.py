@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import field as gf
@@ -19,6 +19,9 @@ from protocols.runner import make_contexts
 from protocols.shamir import Committee, reconstruct
 
 from .helpers import (
+    COMMITTEE_SIZES,
+    QUICK,
+    SIGNED_EDGES,
     P,
     ProgramFactory,
     agreed,
@@ -36,9 +39,8 @@ from .helpers import (
     vectors,
 )
 
-SIZES = [3, 5, 7]
-QUICK = settings(max_examples=15, deadline=None)
-EDGES = (0, 1, -1, 1 << 47, -(1 << 47), 1 << 58, -(1 << 58), (1 << 60) - 1, -((1 << 60) - 1))
+SIZES = COMMITTEE_SIZES
+EDGES = SIGNED_EDGES
 values_strategy = vectors(signed(1 << 60, EDGES))
 
 
