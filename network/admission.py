@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from network.channel import Authorizer, Peer
-from network.dataspace import DataSpaceLink, Membership, MembershipCredential
+from network.dataspace import DataSpaceLink, MembershipCredential
 from network.errors import RemoteProtocolError, ValidationError, WireCode
+from network.membership import Membership
 
 
 def data_space_authorizer(

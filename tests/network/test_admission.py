@@ -7,10 +7,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from network.admission import data_space_authorizer
 from network.channel import LocalParty
-from network.dataspace import DataSpaceLink, Membership, MembershipCredential, Revocation
+from network.dataspace import DataSpaceLink, MembershipCredential, Revocation
 from network.errors import NetworkError, WireCode
 from network.host import PeerHost
 from network.identity import Identity
+from network.membership import Membership
 from tests.network.test_dataspace import (
     BE,
     BE_GOV,

@@ -16,14 +16,13 @@ from network.canonical import DOMAIN_CHARTER, DOMAIN_MEMBERSHIP_CREDENTIAL, Valu
 from network.dataspace import (
     Admission,
     Charter,
-    ConnectDecision,
     DataSpaceLink,
-    Membership,
     MembershipCredential,
     Revocation,
 )
 from network.errors import LocalProtocolError, ValidationError, WireCode
 from network.identity import Identity
+from network.membership import ConnectDecision, Membership
 from network.records import NodeRecord, RecordAccepted, RecordStore, SignedNodeRecord
 
 T0 = 1_700_000_000
