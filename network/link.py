@@ -28,6 +28,7 @@ from network import framing
 from network.channel import Peer
 from network.errors import NetworkError, RemoteProtocolError, WireCode
 from network.noise import TransportCipher
+from network.reassembly import Reassembler
 
 INITIAL_WINDOW = 64 << 20
 IDLE_TIMEOUT = 30.0
@@ -191,7 +192,7 @@ class Link:
         self._sessions: dict[int, Session] = {}
         self._finished: OrderedDict[int, None] = OrderedDict()
         self._partial_sizes: dict[int, dict[str, int]] = {}
-        self._reassembler = framing.Reassembler()
+        self._reassembler = Reassembler()
         self._tasks: list[asyncio.Task[None]] = []
         self.closed: asyncio.Future[NetworkError] = asyncio.get_running_loop().create_future()
         self.rtt: float | None = None

@@ -34,14 +34,13 @@ from network.framing import (
     Open,
     Ping,
     Pong,
-    Reassembler,
-    ReassemblyLimits,
     decode_arrays,
     decode_frame,
     encode_arrays,
     encode_frame,
     fragment,
 )
+from network.reassembly import Reassembler, ReassemblyLimits
 
 FAST = settings(max_examples=60, deadline=None)
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
