@@ -24,7 +24,7 @@ Code blocks (leave room; never renumber):
 * 100–199 secure channel: the Noise handshake and its record cipher (``network/noise.py``).
 * 260–299 signed data: identities, node records, data spaces (``network/canonical.py``,
   ``identity.py``, ``records.py``, ``dataspace.py``). 200–259 is left to the frame codes that
-  ``network/framing.py`` holds provisionally.
+  ``network/frameerrors.py`` holds provisionally.
 * 300–349 links and sessions (``network/channel.py``, ``link.py``, ``host.py``).
 * other blocks are free for the other network layers to claim.
 """

@@ -2,32 +2,42 @@
 
 One Noise record holds exactly one frame. Every frame starts with a fixed 16-byte header
 (version, type, flags, reserved, session id, body length); the body layout depends on the type.
-Only the small metadata maps of OPEN and ACCEPT are msgpack; arrays travel as raw little-endian
-bytes behind a binary descriptor and come back through ``np.frombuffer`` without per-element
-Python work. Large messages are split by :func:`fragment` into records of at most 65519 bytes
-(what one Noise transport record can carry) and rebuilt by the bounded reassembler of
-``network.reassembly``. The byte layout is specified in ``docs/spec/framing.md``.
+Only the small metadata maps of OPEN and ACCEPT are msgpack; a message's arrays travel as an
+array list (``network.arraycodec``: raw little-endian bytes behind a binary descriptor, back
+through ``np.frombuffer`` without per-element Python work). Large messages are split by
+:func:`fragment` into records of at most 65519 bytes (what one Noise transport record can carry)
+and rebuilt by the bounded reassembler of ``network.reassembly``. The byte layout is specified in
+``docs/spec/framing.md``.
 
-The fuzz rule: any bytes given to :func:`decode_frame` (or :func:`decode_arrays`, or the
+The fuzz rule: any bytes given to :func:`decode_frame` (or ``decode_arrays``, or the
 reassembler) are either accepted or rejected with :class:`FrameDecodeError` and its stable
-``code``; sizes are checked before anything is allocated. Locally built frames that could never
-decode are refused by the encoders with :class:`FrameEncodeError`.
+``code`` (``network.frameerrors``, re-exported here); sizes are checked before anything is
+allocated. Locally built frames that could never decode are refused by the encoders with
+:class:`FrameEncodeError`.
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
 import msgpack
-import numpy as np
-import numpy.typing as npt
 
-from network.errors import LocalProtocolError, RemoteProtocolError
+from network.arraycodec import AnyArray, decode_arrays, encode_arrays, padding
+from network.frameerrors import Cursor, FrameDecodeError, FrameEncodeError, FrameErrorCode
+
+__all__ = [  # the errors and decode_arrays are re-exported: links and tests reach them here
+    "HEADER", "LAST", "MAX_KIND", "MAX_LABEL", "MAX_MESSAGE", "MAX_METADATA",
+    "MAX_METADATA_DEPTH", "MAX_REASON_CHARS", "MAX_RECORD", "MIN_FRAGMENT_PAYLOAD", "MIN_RECORD",
+    "NONCE_SIZE", "VERSION", "Abort", "Accept", "AnyArray", "Close", "Credit", "Data", "Frame",
+    "FrameDecodeError", "FrameEncodeError", "FrameErrorCode", "FrameType", "Gossip", "Message",
+    "Metadata", "Open", "Ping", "Pong", "decode_arrays", "decode_frame", "encode_frame",
+    "fragment",
+]  # fmt: skip
 
 VERSION: Final = 1
 MAX_RECORD: Final = 65535 - 16
@@ -39,9 +49,6 @@ MAX_LABEL: Final = 128
 MAX_METADATA: Final = 4096
 MAX_METADATA_DEPTH: Final = 4
 MAX_REASON_CHARS: Final = 200
-MAX_ARRAYS: Final = 1024
-MAX_NDIM: Final = 8
-MAX_DIM: Final = (1 << 32) - 1
 MAX_MESSAGE: Final = (1 << 32) - 1
 """Largest encoded array list the ``u32`` length field can announce (limits are far lower)."""
 MIN_FRAGMENT_PAYLOAD: Final = 1024
@@ -53,15 +60,12 @@ LAST: Final = 0x01
 HEADER: Final = struct.Struct("<BBBBQI")
 """version, type, flags, reserved (0), session id, body length."""
 _DATA_FIXED: Final = struct.Struct("<IIB")  # fragment index, message length, label length
-_ARRAYS_HEAD: Final = struct.Struct("<II")  # array count, reserved (0)
-_ARRAY_HEAD: Final = struct.Struct("<BBHI")  # dtype code, ndim, reserved (0), reserved (0)
 _U8: Final = struct.Struct("<B")
 _U16: Final = struct.Struct("<H")
 _U32: Final = struct.Struct("<I")
 _KIND = re.compile(rb"[a-z][a-z0-9._-]{0,%d}" % (MAX_KIND - 1))
 _LABEL = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_LABEL)
 
-AnyArray: TypeAlias = npt.NDArray[Any]
 Metadata: TypeAlias = Mapping[str, Any]
 
 
@@ -77,85 +81,6 @@ class FrameType(IntEnum):
     PING = 7
     PONG = 8
     GOSSIP = 9
-
-
-class DtypeCode(IntEnum):
-    """The dtype byte of an array descriptor. Values are stable on the wire."""
-
-    UINT64 = 1
-    INT64 = 2
-    UINT8 = 3
-
-
-_DTYPES: Final[dict[DtypeCode, np.dtype[Any]]] = {
-    DtypeCode.UINT64: np.dtype("<u8"),
-    DtypeCode.INT64: np.dtype("<i8"),
-    DtypeCode.UINT8: np.dtype("u1"),
-}
-_CODES: Final = {(d.kind, d.itemsize): code for code, d in _DTYPES.items()}
-
-
-class FrameErrorCode(IntEnum):
-    """Why frames were rejected: block 200–299 of the network wire codes. Values never change.
-
-    These belong in :class:`network.errors.WireCode` (same names, same values); until that block
-    is claimed there, they live here.
-    """
-
-    FRAME_TOO_LARGE = 200
-    """The record is longer than the largest record."""
-    FRAME_TRUNCATED = 201
-    """The record ends inside the header or inside a field."""
-    FRAME_BAD_VERSION = 202
-    FRAME_UNKNOWN_TYPE = 203
-    FRAME_BAD_FLAGS = 204
-    """A flag bit not defined for this type, or a nonzero reserved byte."""
-    FRAME_BAD_LENGTH = 205
-    """The body length field disagrees with the record, or bytes are left over."""
-    FRAME_BAD_SESSION = 206
-    """Session id 0 on a session frame, or nonzero on a link frame."""
-    FRAME_BAD_FIELD = 207
-    """A field outside its range: kind, label, reason text, credit, nonzero padding."""
-    FRAME_BAD_METADATA = 208
-    """Metadata that is not a small msgpack map of plain values with string keys."""
-    FRAME_BAD_ARRAYS = 209
-    """An array list with an unknown dtype, bad shape, or lengths that do not add up."""
-    FRAGMENT_OUT_OF_ORDER = 210
-    FRAGMENT_DUPLICATED = 211
-    FRAGMENT_MISMATCH = 212
-    """A fragment disagrees with its message: length, overflow, short last, tiny fragment."""
-    REASSEMBLY_LIMIT_EXCEEDED = 213
-    """A message would exceed the reassembly bounds (per message, session or link)."""
-    MESSAGE_TRUNCATED = 214
-    """A session closed while one of its messages was still missing fragments."""
-    FRAME_UNENCODABLE = 250
-    """Local: our caller built a frame or message that no peer would accept."""
-
-
-class FrameDecodeError(RemoteProtocolError):
-    """The peer sent bytes that are not a valid frame or fragment sequence.
-
-    ``code`` is a :class:`FrameErrorCode`; ``session_id`` names the session when it is known
-    (then the session can be aborted with the code; otherwise the link ends). The text holds
-    only the code and a fixed reason, never peer data.
-    """
-
-    code: FrameErrorCode  # type: ignore[assignment]  # block 200–299, not yet in WireCode
-
-    def __init__(
-        self, code: FrameErrorCode, reason: str = "", session_id: int | None = None
-    ) -> None:
-        super().__init__(code, reason)  # type: ignore[arg-type]  # as above
-        self.session_id = session_id
-
-
-class FrameEncodeError(LocalProtocolError):
-    """Our caller asked to encode a frame that no peer would accept (a local bug)."""
-
-    code: FrameErrorCode  # type: ignore[assignment]  # block 200–299, not yet in WireCode
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(FrameErrorCode.FRAME_UNENCODABLE, reason)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -252,36 +177,6 @@ class Message:
 # Decoding
 
 
-class _Cursor:
-    """Reads fields off a byte view; running past the end is ``TRUNCATED``."""
-
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self.offset = 0
-
-    def take(self, size: int) -> memoryview:
-        end = self.offset + size
-        if end > len(self.view):
-            raise FrameDecodeError(FrameErrorCode.FRAME_TRUNCATED, "field runs past the end")
-        part = self.view[self.offset : end]
-        self.offset = end
-        return part
-
-    def unpack(self, layout: struct.Struct) -> tuple[int, ...]:
-        return layout.unpack(self.take(layout.size))
-
-    def number(self, layout: struct.Struct) -> int:
-        (value,) = self.unpack(layout)
-        return int(value)
-
-    def rest(self) -> memoryview:
-        return self.take(len(self.view) - self.offset)
-
-    def finish(self) -> None:
-        if self.offset != len(self.view):
-            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_LENGTH, "trailing bytes")
-
-
 def decode_frame(record: bytes | bytearray | memoryview, *, max_record: int = MAX_RECORD) -> Frame:
     """The frame in one decrypted record; anything invalid raises :class:`FrameDecodeError`.
 
@@ -307,7 +202,7 @@ def decode_frame(record: bytes | bytearray | memoryview, *, max_record: int = MA
     link_frame = frame_type in (FrameType.PING, FrameType.PONG, FrameType.GOSSIP)
     if (session_id == 0) != link_frame:
         raise FrameDecodeError(FrameErrorCode.FRAME_BAD_SESSION, f"session id on {frame_type.name}")
-    body = _Cursor(view[HEADER.size :])
+    body = Cursor(view[HEADER.size :])
     try:
         frame = _decode_body(frame_type, session_id, bool(flags & LAST), body)
     except FrameDecodeError as error:
@@ -318,7 +213,7 @@ def decode_frame(record: bytes | bytearray | memoryview, *, max_record: int = MA
     return frame
 
 
-def _decode_body(frame_type: FrameType, session_id: int, last: bool, body: _Cursor) -> Frame:
+def _decode_body(frame_type: FrameType, session_id: int, last: bool, body: Cursor) -> Frame:
     """Dispatch on the type byte; each branch reads exactly its layout."""
     if frame_type is FrameType.OPEN:
         kind = bytes(body.take(body.number(_U8)))
@@ -347,7 +242,7 @@ def _decode_body(frame_type: FrameType, session_id: int, last: bool, body: _Curs
     return Gossip(bytes(body.rest()))
 
 
-def _decode_data(session_id: int, last: bool, body: _Cursor) -> Data:
+def _decode_data(session_id: int, last: bool, body: Cursor) -> Data:
     index, total, label_length = body.unpack(_DATA_FIXED)
     label = bytes(body.take(label_length))
     if _LABEL.fullmatch(label) is None:
@@ -419,56 +314,9 @@ def _metadata_problem(value: object, depth: int = 1) -> str | None:
     return next((p for p in problems if p is not None), None)
 
 
-def decode_arrays(buffer: bytes | bytearray | memoryview) -> tuple[AnyArray, ...]:
-    """The arrays of one encoded array list, as views into ``buffer`` (no copies)."""
-    view = memoryview(buffer).cast("B")
-    cursor = _Cursor(view)
-    try:
-        count, reserved = cursor.unpack(_ARRAYS_HEAD)
-        if count > MAX_ARRAYS or reserved:
-            raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "array count")
-        specs: list[tuple[np.dtype[Any], tuple[int, ...]]] = []
-        for _ in range(count):
-            code, ndim, zero_a, zero_b = cursor.unpack(_ARRAY_HEAD)
-            if code not in _DTYPES or ndim > MAX_NDIM or zero_a or zero_b:
-                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "array descriptor")
-            shape = struct.unpack(f"<{ndim}Q", cursor.take(8 * ndim))
-            if any(dim > MAX_DIM for dim in shape):
-                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "dimension too large")
-            specs.append((_DTYPES[DtypeCode(code)], shape))
-        arrays = []
-        for dtype, shape in specs:
-            size = _product(shape)
-            nbytes = size * dtype.itemsize
-            data = cursor.take(nbytes)  # a view: nothing is allocated for a false size
-            if any(cursor.take(_padding(nbytes))):
-                raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "nonzero padding")
-            arrays.append(np.frombuffer(data, dtype=dtype, count=size).reshape(shape))
-    except FrameDecodeError as error:
-        if error.code is FrameErrorCode.FRAME_TRUNCATED:
-            raise FrameDecodeError(
-                FrameErrorCode.FRAME_BAD_ARRAYS, "array list truncated"
-            ) from None
-        raise
-    if cursor.offset != len(view):
-        raise FrameDecodeError(FrameErrorCode.FRAME_BAD_ARRAYS, "trailing bytes")
-    return tuple(arrays)
-
-
-def _product(shape: tuple[int, ...]) -> int:
-    size = 1
-    for dim in shape:
-        size *= dim
-    return size
-
-
-def _padding(length: int) -> int:
-    return -length % 8
-
-
 def _label_padding(label_length: int) -> int:
     """Zero bytes after the label so a DATA payload starts 8-byte aligned in its record."""
-    return _padding(HEADER.size + _DATA_FIXED.size + label_length)
+    return padding(HEADER.size + _DATA_FIXED.size + label_length)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,26 +422,6 @@ def _encode_data(frame: Data) -> bytes:
     if len(prefix) + size > MAX_RECORD:
         raise FrameEncodeError("fragment exceeds a record")
     return prefix + bytes(frame.payload)
-
-
-def encode_arrays(arrays: Sequence[AnyArray]) -> bytes:
-    """The array list encoding: descriptors, then each array's little-endian bytes, padded."""
-    if len(arrays) > MAX_ARRAYS:
-        raise FrameEncodeError(f"at most {MAX_ARRAYS} arrays per message")
-    heads: list[bytes | memoryview] = [_ARRAYS_HEAD.pack(len(arrays), 0)]
-    blocks: list[bytes | memoryview] = []
-    for array in arrays:
-        code = _CODES.get((array.dtype.kind, array.dtype.itemsize))
-        if code is None:
-            raise FrameEncodeError(f"dtype {array.dtype} is not uint64, int64 or uint8")
-        if array.ndim > MAX_NDIM or any(dim > MAX_DIM for dim in array.shape):
-            raise FrameEncodeError("too many dimensions or a dimension too large")
-        heads.append(_ARRAY_HEAD.pack(code, array.ndim, 0, 0))
-        heads.append(struct.pack(f"<{array.ndim}Q", *array.shape))
-        raw = np.ascontiguousarray(array, dtype=_DTYPES[code]).reshape(-1).view(np.uint8)
-        blocks.append(raw.data)
-        blocks.append(bytes(_padding(raw.size)))
-    return b"".join(heads + blocks)
 
 
 def fragment(message: Message, max_record: int = MAX_RECORD) -> Iterator[bytes]:

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from network.framing import (
-    MIN_FRAGMENT_PAYLOAD,
-    Data,
-    FrameDecodeError,
-    FrameErrorCode,
-    Message,
-    decode_arrays,
-)
+from network.arraycodec import decode_arrays
+from network.frameerrors import FrameDecodeError, FrameErrorCode
+from network.framing import MIN_FRAGMENT_PAYLOAD, Data, Message
 
 
 @dataclass(frozen=True)
