@@ -1,0 +1,1 @@
+"""Consent: policies, their evaluation, computation manifests, negotiation and agreements."""
