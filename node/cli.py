@@ -13,6 +13,9 @@ __all__ = ["ROWS", "build_parser", "main"]
 
 # One module per subcommand; each has ``register(commands)``. Keep the order of `--help`.
 COMMAND_MODULES = (
+    "node.commands.init",
+    "node.commands.run",
+    "node.commands.dataspace",
     "node.commands.demo",
     "node.commands.bench",
 )

@@ -1,0 +1,303 @@
+"""``confide run``: one ``NodeService`` composes the node's parts, its peer host and admin API.
+
+``NodeService.open(home)`` loads the configuration, identity and store and builds the parts
+that exist (audit log, event bus, data spaces); other parts are attributes the admin API reads
+and their owners fill in (``datasets``, ``policies``, ``negotiations``): anything with an async
+``aclose(reason)`` can be registered with ``add_part`` and is stopped, newest first, at shutdown.
+
+``start()`` listens on the peer port (admission by data-space membership credentials), starts
+discovery and liveness once the node belongs to a data space, dials the bootstrap nodes, serves
+the admin API on ``admin.host:admin.port`` and publishes its address in ``admin.url``.
+``aclose(reason)`` undoes all of it in reverse: parts abort their in-flight work with the reason,
+links close, the audit log signs a checkpoint, the store is closed.
+
+Changes written to the store by another process while the node runs (the offline
+``confide dataspace`` commands) are picked up within ``POLL_INTERVAL`` seconds
+(``PRAGMA data_version``); a new revocation is then spread by discovery at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
+
+import structlog
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from network.channel import LocalParty
+from network.dataspace import MembershipCredential, Revocation
+from network.discovery import Discovery
+from network.errors import NetworkError
+from network.host import PeerHost
+from network.identity import Identity
+from network.link import Session
+from network.liveness import Liveness, State
+from network.tasks import TaskSet
+from node.api import create_app
+from node.audit import AuditLog
+from node.config import Bootstrap, NodeConfig
+from node.dataspaces import Change, DataSpaces, Signed
+from node.errors import UnavailableError
+from node.events import EventBus
+from node.home import Home
+from node.store import open_store
+
+POLL_INTERVAL: Final = 1.0
+LIVENESS_INTERVAL: Final = 5.0
+BOOTSTRAP_DEADLINE: Final = 30.0
+
+
+class Part(Protocol):
+    """A part of the node the service stops at shutdown."""
+
+    async def aclose(self, reason: str) -> None:
+        """Abort in-flight work with ``reason`` and release resources."""
+        ...
+
+
+def system_clock() -> int:
+    """Unix seconds now."""
+    return int(time.time())
+
+
+class NodeService:
+    """The running node: its parts, peer host and admin API, under one object."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: NodeConfig,
+        identity: Identity,
+        connection: sqlite3.Connection,
+        admin_token: str,
+        clock: Callable[[], int] = system_clock,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.identity = identity
+        self.connection = connection
+        self.admin_token = admin_token
+        self.clock = clock
+        self.events = EventBus()
+        self.audit = AuditLog(connection, identity, clock=clock)
+        self.dataspaces = DataSpaces(connection, identity, audit=self.audit)
+        self.datasets: Any = None
+        self.policies: Any = None
+        self.negotiations: Any = None
+        self.host: PeerHost | None = None
+        self.discovery: Discovery | None = None
+        self.liveness: Liveness | None = None
+        self.started_at: int | None = None
+        self.admin_url: str | None = None
+        self.session_handlers: list[Callable[[Session], None]] = []
+        self._parts: list[Part] = []
+        self._tasks = TaskSet()
+        self._runner: web.AppRunner | None = None
+        self._data_version = -1
+        self._log = structlog.get_logger("node.service")
+        self.dataspaces.changed.append(self._on_dataspace_change)
+
+    @classmethod
+    def open(cls, home: Home, clock: Callable[[], int] = system_clock) -> NodeService:
+        """Load ``home`` (config, identity, token, store) and build the parts."""
+        config = home.config()
+        identity = home.identity()
+        token = home.admin_token()
+        connection = open_store(home.store_path)
+        try:
+            return cls(home, config, identity, connection, token, clock)
+        except BaseException:
+            connection.close()
+            raise
+
+    def add_part(self, part: Part) -> None:
+        """Stop ``part`` (``await part.aclose(reason)``) at shutdown, before the links close."""
+        self._parts.append(part)
+
+    # -- start -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the peer and admin ports, join the bootstrap nodes."""
+        now = self.clock()
+        credentials = self.dataspaces.own_credentials(now)
+        local = LocalParty(
+            self.identity,
+            X25519PrivateKey.generate(),
+            self.dataspaces.local_spaces(now),
+            tuple(c.encode() for c in credentials[:8]),
+        )
+        self.host = PeerHost(
+            local,
+            self.dataspaces.authorizer(self.clock),
+            host=self.config.peer.host,
+            port=self.config.peer.port,
+            on_session=self._on_session,
+        )
+        await self.host.start()
+        self.liveness = Liveness(self.host)
+        spaces = self.dataspaces.record_spaces(now)
+        if spaces:
+            self.discovery = self._discovery(spaces, credentials)
+        self.admin_url = await self._start_admin()
+        self.home.write_admin_url(self.admin_url)
+        self.started_at = now
+        self._data_version = self._store_version()
+        self._tasks.spawn(self._poll_store())
+        self._tasks.spawn(self._probe_peers())
+        for address in self._bootstrap():
+            self._tasks.spawn(self._join(address))
+
+    def _discovery(
+        self, spaces: dict[str, frozenset[str]], credentials: list[MembershipCredential]
+    ) -> Discovery | None:
+        """Discovery with our signed record, or None if our credentials admit us nowhere."""
+        assert self.host is not None
+        try:
+            discovery = Discovery(
+                self.identity,
+                (self.config.peer.address(self.host.port),),
+                spaces,
+                credentials[:8],
+                self.dataspaces.membership,
+                self.clock,
+            )
+        except NetworkError as error:
+            self._log.warning("discovery.disabled", reason=error.code.name)
+            return None
+        discovery.attach(self.host)
+        discovery.start()
+        for revocation in self.dataspaces.revocations():
+            discovery.revoke(revocation)
+        return discovery
+
+    @property
+    def peer_url(self) -> str | None:
+        """The address peers dial (after ``start``)."""
+        return None if self.host is None else self.config.peer.address(self.host.port)
+
+    async def _start_admin(self) -> str:
+        app = create_app(self, clock=self.clock)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.admin.host, self.config.admin.port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise UnavailableError(
+                "admin_port_unavailable", f"cannot listen on the admin port ({error.strerror})"
+            ) from None
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1]
+        host = self.config.admin.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def _bootstrap(self) -> list[Bootstrap]:
+        seen: dict[str, Bootstrap] = {}
+        learnt = [Bootstrap.parse(a) for a in self.dataspaces.bootstrap()]
+        for entry in (*self.config.bootstrap, *learnt):
+            if entry.node_id != self.identity.node_id:
+                seen.setdefault(entry.node_id, entry)
+        return list(seen.values())
+
+    async def _join(self, entry: Bootstrap) -> None:
+        assert self.host is not None
+        try:
+            if self.discovery is not None:
+                await self.discovery.join(entry.node_id, entry.url, BOOTSTRAP_DEADLINE)
+            else:
+                await self.host.connect(entry.node_id, entry.url, BOOTSTRAP_DEADLINE)
+        except (OSError, NetworkError, TimeoutError) as error:
+            code = error.code.name if isinstance(error, NetworkError) else type(error).__name__
+            self._log.warning("bootstrap.failed", peer=entry.node_id[:12], reason=code)
+            return
+        if self.liveness is not None:
+            self.liveness.watch(entry.node_id)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _on_session(self, session: Session) -> None:
+        if self.discovery is not None:
+            self.discovery.on_session(session)
+        if self.liveness is not None:
+            self.liveness.on_session(session)
+        for handler in list(self.session_handlers):
+            handler(session)
+
+    def _on_dataspace_change(self, change: Change, obj: Signed | None) -> None:
+        if self.discovery is not None:
+            self.discovery.membership = self.dataspaces.membership
+            if isinstance(obj, Revocation):
+                self.discovery.revoke(obj)
+        self.events.publish(f"dataspace.{change}_changed", {"change": change})
+
+    def _store_version(self) -> int:
+        return int(self.connection.execute("PRAGMA data_version").fetchone()[0])
+
+    async def _poll_store(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            version = self._store_version()
+            if version != self._data_version:
+                self._data_version = version
+                self.dataspaces.reload()
+
+    async def _probe_peers(self) -> None:
+        while True:
+            await asyncio.sleep(LIVENESS_INTERVAL)
+            liveness = self.liveness
+            if liveness is None:
+                continue
+            for node_id in list(liveness.detector.members):
+                if liveness.detector.state(node_id) is State.DEAD:
+                    continue
+                if await liveness.probe(node_id) is State.DEAD:
+                    self._log.info("peer.declared_dead", peer=node_id[:12])
+
+    def status(self) -> dict[str, Any]:
+        """A summary for operators (JSON-able; no key material)."""
+        now = self.clock()
+        peers = []
+        if self.liveness is not None:
+            for node_id, member in sorted(self.liveness.detector.members.items()):
+                peers.append({"node_id": node_id, "state": member.state.value})
+        return {
+            "node_id": self.identity.node_id,
+            "name": self.config.name,
+            "started_at": self.started_at,
+            "peer_url": self.peer_url,
+            "data_spaces": self.dataspaces.summary(now),
+            "peers": peers,
+        }
+
+    # -- stop ------------------------------------------------------------------------------
+
+    async def aclose(self, reason: str = "shutdown") -> None:
+        """Stop everything in reverse order of start; the store is closed last."""
+        await self._tasks.aclose()
+        for part in reversed(self._parts):
+            with contextlib.suppress(Exception):
+                await part.aclose(reason)
+        self.home.remove_admin_url()
+        self.events.close_subscriptions()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        closers: list[Callable[[], Awaitable[None]]] = []
+        if self.discovery is not None:
+            closers.append(self.discovery.aclose)
+        if self.liveness is not None:
+            closers.append(self.liveness.aclose)
+        if self.host is not None:
+            closers.append(self.host.aclose)
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+        if self.started_at is not None:
+            self.audit.append("node.stopped", {"reason": reason})
+        self.audit.close()
+        self.connection.close()
