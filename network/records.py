@@ -121,6 +121,17 @@ class NodeRecord:
         object.__setattr__(self, "addresses", addresses)
         object.__setattr__(self, "data_spaces", MappingProxyType(data_spaces))
 
+    def renewed(self, now: int, lifetime: int) -> NodeRecord:
+        """The same claims under the next sequence number, issued at ``now`` for ``lifetime``."""
+        return NodeRecord(
+            self.node_id,
+            self.addresses,
+            self.data_spaces,
+            self.sequence + 1,
+            now,
+            now + lifetime,
+        )
+
     def roles(self, data_space: str) -> frozenset[str]:
         """The roles this record claims in ``data_space`` (empty if it claims none there)."""
         return self.data_spaces.get(data_space, frozenset())
@@ -311,6 +322,10 @@ class RecordStore:
             for node_id, signed in sorted(self._records.items())
             if now < signed.record.expires_at
         ]
+
+    def sequences(self, now: int) -> dict[str, int]:
+        """Node id → sequence number of every record still valid at ``now``."""
+        return {signed.node_id: signed.record.sequence for signed in self.records(now)}
 
     def prune(self, now: int, is_member: IsMember | None = None) -> list[str]:
         """Drop expired records (and, given ``is_member``, those of nodes no longer members)."""

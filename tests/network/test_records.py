@@ -539,3 +539,28 @@ def test_prune_drops_non_members() -> None:
     dropped = store.prune(T0, lambda node_id, space: node_id == ALICE.node_id)
     assert dropped == [BOB.node_id]
     assert [s.node_id for s in store.records(T0)] == [ALICE.node_id]
+
+
+def test_renewed_record_supersedes_the_old_one() -> None:
+    """A renewed record keeps its claims, takes sequence + 1 and a new window, and replaces."""
+    store = RecordStore()
+    first = signed_record(sequence=7, expires_at=T0 + 100)
+    store.offer(first, T0, everyone_is_member)
+    renewed = first.record.renewed(T0 + 80, 600)
+    assert (renewed.sequence, renewed.issued_at, renewed.expires_at) == (8, T0 + 80, T0 + 680)
+    assert (renewed.addresses, renewed.data_spaces) == (
+        first.record.addresses,
+        first.record.data_spaces,
+    )
+    signed = SignedNodeRecord.sign(renewed, ALICE)
+    assert store.offer(signed, T0 + 80, everyone_is_member) == RecordAccepted(signed, first)
+    assert store.sequences(T0 + 200) == {ALICE.node_id: 8}
+
+
+def test_sequences_list_only_valid_records() -> None:
+    """sequences() maps node ids to sequence numbers of records still valid at that time."""
+    store = RecordStore()
+    store.offer(signed_record(ALICE, sequence=3, expires_at=T0 + 10), T0, everyone_is_member)
+    store.offer(signed_record(BOB, sequence=4), T0, everyone_is_member)
+    assert store.sequences(T0) == {ALICE.node_id: 3, BOB.node_id: 4}
+    assert store.sequences(T0 + 10) == {BOB.node_id: 4}
