@@ -165,6 +165,13 @@ def decode(data: bytes) -> str:
             + "; save it as 'CSV UTF-8'",
             {"line": line},
         ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InvalidError(
+            "csv_encoding_invalid",
+            f"line {line} holds a NUL character; is the file UTF-16 without a byte-order mark?",
+            {"line": line},
+        )
     return text.removeprefix("\ufeff")
 
 
