@@ -53,9 +53,10 @@ MAX_INT: Final = (1 << 63) - 1
 MIN_INT: Final = -(1 << 63)
 
 _EVENT = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
+_PREFIX = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Ids, hashes, reason codes, JSON paths, ISO times, durations: no spaces, so no free text.
-_TOKEN = re.compile(r"[A-Za-z0-9$][A-Za-z0-9._:/@+=#\[\]-]{0,255}")
+TOKEN: Final = re.compile(r"[A-Za-z0-9$][A-Za-z0-9._:/@+=#\[\]-]{0,255}")
 # Key words that name a secret wherever they appear in a key…
 _SECRET_WORDS: Final = frozenset(
     {"token", "secret", "password", "passphrase", "seed", "private", "plaintext"}
@@ -200,7 +201,7 @@ def _check_value(value: object, path: str, depth: int) -> None:
             raise _rejected(path, "integer_out_of_range")
         return
     if isinstance(value, str):
-        if not _TOKEN.fullmatch(value):
+        if not TOKEN.fullmatch(value):
             raise _rejected(path, "not_an_id_hash_count_or_code")
         return
     if isinstance(value, list | tuple):
@@ -266,6 +267,45 @@ def checkpoint_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Checkpoint:
     """A checkpoint from a row ``(seq, time, hash, node_id, signature)``."""
     seq, time_, hash_, node_id, signature = tuple(row)
     return Checkpoint(seq, time_, hash_, node_id, signature)
+
+
+def _check_page(since_seq: int, limit: int) -> None:
+    if isinstance(since_seq, bool) or not isinstance(since_seq, int) or since_seq < 0:
+        raise InvalidError("audit_since_invalid", "since_seq is a seq number, 0 or more")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidError("audit_limit_invalid", f"limit is a number from 1 to {MAX_LIST_LIMIT}")
+
+
+def list_entries(
+    connection: sqlite3.Connection,
+    *,
+    event_prefix: str | None = None,
+    since_seq: int = 0,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """Entries with seq > ``since_seq``, oldest first, at most ``limit`` (1 to 1000).
+
+    ``event_prefix`` keeps the events equal to it or under it: ``"policy"`` matches
+    ``policy.created`` and ``policy.retired`` but not ``policyx.created``. To page, pass the
+    last seq seen as ``since_seq``.
+    """
+    _check_page(since_seq, limit)
+    if event_prefix is None:
+        rows = connection.execute(
+            "SELECT seq, time, event, actor, details, prev_hash, hash FROM audit_entries "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since_seq, limit),
+        )
+        return [entry_from_row(row) for row in rows]
+    prefix = event_prefix.rstrip(".") if isinstance(event_prefix, str) else ""
+    if not _PREFIX.fullmatch(prefix):
+        raise InvalidError("audit_prefix_invalid", "an event prefix is dotted lowercase words")
+    rows = connection.execute(
+        "SELECT seq, time, event, actor, details, prev_hash, hash FROM audit_entries "
+        "WHERE seq > ? AND (event = ? OR substr(event, 1, ?) = ?) ORDER BY seq LIMIT ?",
+        (since_seq, prefix, len(prefix) + 1, prefix + ".", limit),
+    )
+    return [entry_from_row(row) for row in rows]
 
 
 class AuditLog:
@@ -335,6 +375,24 @@ class AuditLog:
             "ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return None if row is None else entry_from_row(row)
+
+    def entries(
+        self, *, event_prefix: str | None = None, since_seq: int = 0, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Entries after ``since_seq`` in seq order (see :func:`list_entries`)."""
+        return list_entries(
+            self.connection, event_prefix=event_prefix, since_seq=since_seq, limit=limit
+        )
+
+    def checkpoints(self, *, since_seq: int = 0, limit: int = 100) -> list[Checkpoint]:
+        """Checkpoints after ``since_seq`` in seq order, at most ``limit``."""
+        _check_page(since_seq, limit)
+        rows = self.connection.execute(
+            "SELECT seq, time, hash, node_id, signature FROM audit_checkpoints "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since_seq, limit),
+        )
+        return [checkpoint_from_row(row) for row in rows]
 
     def _time(self, now: int | None) -> int:
         when = self.clock() if now is None else now

@@ -187,3 +187,37 @@ def test_log_survives_reopening(tmp_path: Path) -> None:
     second = first_log_again.append("node.stopped", {}, now=2)
     assert second.seq == 2
     assert second.prev_hash == first.hash
+
+
+def test_entries_filter_by_prefix_since_and_limit(tmp_path: Path) -> None:
+    """Listing keeps whole-word event prefixes, pages by since_seq and stops at limit."""
+    log = make_log(tmp_path)
+    for event in ("policy.created", "policyx.created", "consent.decided", "policy.retired"):
+        log.append(event, {})
+    assert [e.event for e in log.entries(event_prefix="policy")] == [
+        "policy.created",
+        "policy.retired",
+    ]
+    assert [e.seq for e in log.entries(event_prefix="policy.")] == [1, 4]
+    assert [e.seq for e in log.entries(event_prefix="consent.decided")] == [3]
+    assert [e.seq for e in log.entries(since_seq=1, limit=2)] == [2, 3]
+    assert [c.seq for c in log.checkpoints()] == [4]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        ({"limit": 0}, "audit_limit_invalid"),
+        ({"limit": 1001}, "audit_limit_invalid"),
+        ({"since_seq": -1}, "audit_since_invalid"),
+        ({"event_prefix": "Policy%"}, "audit_prefix_invalid"),
+    ],
+)
+def test_bad_listing_arguments_are_refused(
+    tmp_path: Path, arguments: dict[str, object], code: str
+) -> None:
+    """Out-of-range limits, negative seqs and odd prefixes get a coded error."""
+    log = make_log(tmp_path)
+    with pytest.raises(InvalidError) as caught:
+        log.entries(**arguments)  # type: ignore[arg-type]
+    assert caught.value.code == code
