@@ -13,9 +13,8 @@ up to that point unnoticed. The exact byte layout is in ``docs/spec/audit-log.md
 ``node.audit_verify`` checks a stored log and ``node.audit_evidence`` exports and checks the
 evidence for one agreement or manifest.
 
-``details`` carry ids, hashes, counts and reason codes only: :func:`check_details` refuses
-free text (anything with a space), floats, bytes and keys that name secrets, so that an
-identifier value, a share, a key or a token cannot end up in the log by accident.
+``details`` carry ids, hashes, counts and reason codes only; ``node.audit_details`` checks
+the event, the actor and the details before anything is written.
 """
 
 from __future__ import annotations
@@ -29,11 +28,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from network.canonical import encode, signing_input
-from network.errors import ValidationError
-from network.identity import Identity, check_node_id
+from network.canonical import signing_input
+from network.identity import Identity
+from node.audit_details import ADMIN, check_actor, check_details, check_event, details_json
 from node.errors import InvalidError
 from node.store import migrate, transaction
+
+__all__ = [
+    "ADMIN",
+    "AuditEntry",
+    "AuditLog",
+    "Checkpoint",
+    "check_details",
+    "checkpoint_body",
+    "content_hash",
+    "entry_hash",
+    "link_hash",
+    "list_entries",
+]
 
 COMPONENT: Final = "audit"
 DOMAIN_CONTENT: Final = b"confide/v1/audit-content"
@@ -42,27 +54,11 @@ DOMAIN_CHECKPOINT: Final = b"confide/v1/audit-checkpoint"
 FORMAT_VERSION: Final = 1
 GENESIS_HASH: Final = bytes(32)
 """The ``prev_hash`` of entry 1."""
-ADMIN: Final = "admin"
-"""The actor of changes made through the admin API or CLI (the operator holding the token)."""
 DEFAULT_CHECKPOINT_EVERY: Final = 256
-MAX_DETAILS_BYTES: Final = 8192
-MAX_DETAILS_DEPTH: Final = 4
-MAX_LIST_ITEMS: Final = 256
 MAX_LIST_LIMIT: Final = 1000
 MAX_INT: Final = (1 << 63) - 1
-MIN_INT: Final = -(1 << 63)
-
-_EVENT = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _PREFIX = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-# Ids, hashes, reason codes, JSON paths, ISO times, durations: no spaces, so no free text.
-TOKEN: Final = re.compile(r"[A-Za-z0-9$][A-Za-z0-9._:/@+=#\[\]-]{0,255}")
-# Key words that name a secret wherever they appear in a key…
-_SECRET_WORDS: Final = frozenset(
-    {"token", "secret", "password", "passphrase", "seed", "private", "plaintext"}
-)
-# …and words that name one when they end it (``share_count`` is fine, ``share`` is not).
-_SECRET_ENDINGS: Final = frozenset({"share", "shares", "identifier", "identifiers", "key", "keys"})
+
 
 STEPS: Final = (
     """
@@ -172,89 +168,6 @@ def entry_hash(
 def checkpoint_body(seq: int, time: int, hash_: bytes, node_id: str) -> dict[str, object]:
     """What a checkpoint signature covers, under the domain ``confide/v1/audit-checkpoint``."""
     return {"hash": hash_, "node_id": node_id, "seq": seq, "time": time, "v": FORMAT_VERSION}
-
-
-def _rejected(path: str, reason: str) -> InvalidError:
-    return InvalidError(
-        "audit_details_rejected",
-        "audit details may hold only ids, hashes, counts and reason codes",
-        {"path": path, "reason": reason},
-    )
-
-
-def _check_key(key: object, path: str) -> str:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise _rejected(path, "key_not_snake_case")
-    words = key.split("_")
-    if _SECRET_WORDS.intersection(words) or words[-1] in _SECRET_ENDINGS:
-        raise _rejected(f"{path}.{key}", "key_names_a_secret")
-    return key
-
-
-def _check_value(value: object, path: str, depth: int) -> None:
-    if depth > MAX_DETAILS_DEPTH:
-        raise _rejected(path, "nested_too_deeply")
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        if not MIN_INT <= value <= MAX_INT:
-            raise _rejected(path, "integer_out_of_range")
-        return
-    if isinstance(value, str):
-        if not TOKEN.fullmatch(value):
-            raise _rejected(path, "not_an_id_hash_count_or_code")
-        return
-    if isinstance(value, list | tuple):
-        if len(value) > MAX_LIST_ITEMS:
-            raise _rejected(path, "too_many_items")
-        for index, item in enumerate(value):
-            _check_value(item, f"{path}[{index}]", depth + 1)
-        return
-    if isinstance(value, Mapping):
-        for key in value:
-            _check_key(key, path)
-            _check_value(value[key], f"{path}.{key}", depth + 1)
-        return
-    raise _rejected(path, f"type_{type(value).__name__}_not_allowed")
-
-
-def check_details(details: Mapping[str, object]) -> dict[str, Any]:
-    """``details`` as a plain JSON value, or ``InvalidError`` (``audit_details_rejected``).
-
-    Allowed: maps with snake_case keys, lists, ``None``, booleans, 64-bit integers and strings
-    of one "word" (ids, hex hashes, node ids, reason codes, JSON paths, ISO times). Refused:
-    anything with whitespace (free text could hold a name), floats, bytes (write hashes in
-    hex), keys naming a secret (``token``, ``secret``, ``…_key``, ``…_share``…), deep nesting,
-    and encodings over ``MAX_DETAILS_BYTES``. The error names the path, never the value.
-    """
-    if not isinstance(details, Mapping):
-        raise _rejected("$", "not_a_map")
-    _check_value(details, "$", 0)
-    plain: dict[str, Any] = json.loads(_details_json(details))
-    if len(encode(plain)) > MAX_DETAILS_BYTES:
-        raise _rejected("$", "too_large")
-    return plain
-
-
-def check_event(event: object) -> str:
-    """``event`` if it is ``noun.past_tense_verb`` (lowercase dotted words), else InvalidError."""
-    if not isinstance(event, str) or len(event) > 64 or not _EVENT.fullmatch(event):
-        raise InvalidError("audit_event_invalid", "an audit event is noun.past_tense_verb")
-    return event
-
-
-def check_actor(actor: object) -> str:
-    """``actor`` if it is ``"admin"`` or a node id, else InvalidError."""
-    if actor == ADMIN:
-        return ADMIN
-    try:
-        return check_node_id(actor, "$.actor")
-    except ValidationError:
-        raise InvalidError("audit_actor_invalid", "an audit actor is admin or a node id") from None
-
-
-def _details_json(details: Mapping[str, object]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def entry_from_row(row: sqlite3.Row | tuple[Any, ...]) -> AuditEntry:
@@ -409,7 +322,7 @@ class AuditLog:
         self.connection.execute(
             "INSERT INTO audit_entries (seq, time, event, actor, details, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, when, event, actor, _details_json(details), prev_hash, hash_),
+            (seq, when, event, actor, details_json(details), prev_hash, hash_),
         )
         if seq % self.checkpoint_every == 0:
             self._sign(seq, hash_, when)

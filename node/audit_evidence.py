@@ -26,18 +26,15 @@ from network.errors import NetworkError
 from network.identity import check_node_id, public_key_from_node_id, verify
 from node.audit import (
     DOMAIN_CHECKPOINT,
-    TOKEN,
     AuditEntry,
     AuditLog,
-    check_actor,
-    check_details,
-    check_event,
     checkpoint_body,
     checkpoint_from_row,
     content_hash,
     entry_from_row,
     link_hash,
 )
+from node.audit_details import TOKEN, check_actor, check_details, check_event
 from node.errors import ConflictError, InvalidError, NodeError, NotFoundError
 
 FORMAT: Final = "confide-audit-evidence"
