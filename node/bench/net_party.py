@@ -2,13 +2,14 @@
 
 ``python -m node.bench.net_party ROLE [options]``, where ROLE is ``server`` (a PeerHost that
 echoes and sinks sessions), ``client`` (dials it and measures one row) or ``mesh`` (some nodes
-of the full-dial mesh); ``node.bench.net_anchor`` is the same for the plain-websocket anchor. The
+of the gossip mesh); ``node.bench.net_anchor`` is the same for the plain-websocket anchor. The
 coordinator (``node.bench.network``) talks to each process with JSON lines: a server prints
 ``{"port": p}`` once listening and stops at EOF on stdin; a client reads that line from stdin,
-measures and prints its report; a mesh process prints ``{"ports": [...]}``, reads everyone's
-ports, dials, prints ``{"done": t, ...}``, reads one more line, prints ``{"links": n}`` and stops
-at EOF. Bytes are TCP payload bytes read from the kernel (``TCP_INFO``), so they include HTTP,
-websocket framing, Noise tags and frame headers.
+measures and prints its report; a mesh process prints ``{"ports": [...]}``, reads the bootstrap
+node's port, joins it and gossips, prints ``{"done": t, ...}`` once each of its nodes holds every
+record, reads one more line, prints ``{"known": n}`` and stops at EOF. Bytes are TCP payload
+bytes read from the kernel (``TCP_INFO``), so they include HTTP, websocket framing, Noise tags
+and frame headers.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ import numpy.typing as npt
 import psutil
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from network.admission import data_space_authorizer
 from network.channel import PATH, Authorizer, LocalParty, allow_nodes
+from network.dataspace import Admission, Charter, MembershipCredential
+from network.discovery import Discovery
 from network.errors import NetworkError
 from network.host import PeerHost
 from network.link import INITIAL_WINDOW, Session
+from network.membership import Membership
 from node import logging as node_logging
 from node.mesh import identity_for
 
@@ -304,35 +309,106 @@ async def client(row: str, size: int, warmup: int, seed: str) -> Report:
         await host.aclose()
 
 
-# --- The mesh ----------------------------------------------------------------------------------
+# --- The mesh: gossip discovery from one bootstrap address ---------------------------------------
+
+MESH_SPACE = "bench"
+MESH_EPOCH = 1_700_000_000
+"""Issue time of the benchmark charter and credentials (they stay valid for a year from now)."""
+
+
+def mesh_charter(seed: str) -> Charter:
+    """The benchmark data space: one governance key (derived from ``seed``) admits members."""
+    governance = identity_for(f"{seed}|governance", 0)
+    charter = Charter(
+        data_space=MESH_SPACE,
+        version=1,
+        issued_at=MESH_EPOCH,
+        governance=frozenset({governance.node_id}),
+        governance_threshold=1,
+        admission=Admission("governance", 1),
+        roles=frozenset({"compute"}),
+        purposes=frozenset({"benchmark"}),
+    )
+    return charter.sign(governance)
+
+
+def mesh_credential(seed: str, index: int, now: int) -> MembershipCredential:
+    """Node ``index``'s membership credential, signed by the benchmark governance key."""
+    credential = MembershipCredential(
+        data_space=MESH_SPACE,
+        member=identity_for(seed, index).node_id,
+        roles=frozenset({"compute"}),
+        issued_at=MESH_EPOCH,
+        valid_until=now + 365 * 86_400,
+        serial=index.to_bytes(16, "big"),
+    )
+    return credential.sign(identity_for(f"{seed}|governance", 0))
+
+
+@dataclass
+class MeshNode:
+    """One node of the mesh: its host and its discovery."""
+
+    host: PeerHost
+    discovery: Discovery
+
+
+async def mesh_node(seed: str, index: int) -> MeshNode:
+    """Node ``index``: a host admitting members by credential, with discovery attached."""
+    now = int(time.time())
+    credential = mesh_credential(seed, index, now)
+    membership = Membership([mesh_charter(seed)])
+    local = LocalParty(
+        identity_for(seed, index),
+        X25519PrivateKey.generate(),
+        (MESH_SPACE,),
+        (credential.encode(),),
+    )
+    authorize = data_space_authorizer(membership, (MESH_SPACE,), list, lambda: int(time.time()))
+    hooks: list[Callable[[Session], None]] = []
+
+    def on_session(session: Session) -> None:
+        hooks[0](session)  # discovery needs the host's URL, so it comes after the host
+
+    host = PeerHost(local, authorize, on_session=on_session)
+    await host.start()
+    discovery = Discovery(
+        identity_for(seed, index),
+        (host.url,),
+        {MESH_SPACE: frozenset({"compute"})},
+        (credential,),
+        membership,
+        lambda: int(time.time()),
+    )
+    discovery.attach(host)
+    hooks.append(discovery.on_session)
+    return MeshNode(host, discovery)
 
 
 async def mesh(first: int, count: int, nodes: int, seed: str) -> None:
-    """Run nodes ``first`` … ``first + count - 1``; each dials every other node of the mesh."""
-    authorize = admit(seed, nodes)
-    hosts = [PeerHost(local_party(seed, i), authorize) for i in range(first, first + count)]
-    for host in hosts:
-        await host.start()
-    emit({"ports": [host.port for host in hosts]})
-    ports = json.loads(await read_line())["ports"]
-    ids = [identity_for(seed, i).node_id for i in range(nodes)]
-
-    async def dial_all(host: PeerHost) -> None:
-        others = [(ids[j], f"ws://127.0.0.1:{ports[j]}{PATH}") for j in range(nodes)]
-        others = [(node_id, url) for node_id, url in others if node_id != host.node_id]
-        await asyncio.gather(*(host.connect(node_id, url, 60.0) for node_id, url in others))
-        for node_id, _ in others:
-            await host.wait_for_link(node_id, 60.0)
-
-    await asyncio.gather(*(dial_all(host) for host in hosts))
+    """Run nodes ``first`` … ``first + count - 1``; each but node 0 joins node 0 only, then
+    every node gossips until it holds the records of all ``nodes``."""
+    group = [await mesh_node(seed, i) for i in range(first, first + count)]
+    emit({"ports": [node.host.port for node in group]})
+    bootstrap_port = int(json.loads(await read_line())["bootstrap"])
+    bootstrap = identity_for(seed, 0).node_id
+    url = f"ws://127.0.0.1:{bootstrap_port}{PATH}"
+    for node in group:
+        node.discovery.start()
+    await asyncio.gather(
+        *(n.discovery.join(bootstrap, url, 60.0) for n in group if n.host.node_id != bootstrap)
+    )
+    while not all(len(node.discovery.known()) == nodes for node in group):
+        await asyncio.sleep(0.002)
     done = time.monotonic()
     sent, received = tcp_bytes()
     emit({"done": done, "sent": sent, "received": received})
     await read_line()
-    emit({"links": sum(host.link(node_id) is not None for host in hosts for node_id in ids)})
+    emit({"known": sum(len(node.discovery.known()) for node in group)})
     await wait_for_eof()
-    for host in hosts:
-        await host.aclose()
+    for node in group:
+        await node.discovery.aclose()
+        await node.host.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,9 +44,11 @@ def test_bench_network_quick_json_over_processes() -> None:
     assert by_name["throughput"]["mb_per_s"] > 0
     assert by_name["throughput"]["anchor_mb_per_s"] > 0
     assert by_name["rtt_under_load"]["load_mb_per_s"] > 0
-    mesh = by_name["mesh_30_full_dial"]
-    assert (mesh["parties"], mesh["size"], mesh["links_up"]) == (30, 435, 435)
-    assert mesh["note"].startswith("full dial from an address list")
+    mesh = by_name["mesh_30"]
+    assert (mesh["parties"], mesh["size"], mesh["records_held"]) == (30, 870, 900)
+    assert (mesh["bootstrap_addresses"], mesh["processes"]) == (1, 3)
+    assert mesh["target"] == "≤ 5 s"
+    assert mesh["target_met"] is (mesh["seconds"] <= 5.0)
 
 
 @pytest.mark.processes
@@ -91,8 +93,8 @@ def test_format_table_shows_units_targets_and_blanks() -> None:
          "ratio": 0.25, "target": "ratio ≥ 0.5 (≤ 2x raw)", "target_met": False},
         {**base, "name": "throughput", "size": 100, "seconds": 0.5, "ratio": None,
          "target": "ratio ≥ 0.6 (MB/s)", "target_met": None},
-        {**base, "name": "mesh_30_full_dial", "parties": 30, "size": 435, "seconds": 1.5,
-         "ratio": None, "target": None, "target_met": None},
+        {**base, "name": "mesh_30", "parties": 30, "size": 870, "seconds": 1.5,
+         "ratio": None, "target": "≤ 5 s", "target_met": True},
     ]  # fmt: skip
     table = network.format_table({"suite": "network", "quick": True, "results": rows})
     lines = table.splitlines()
@@ -102,6 +104,22 @@ def test_format_table_shows_units_targets_and_blanks() -> None:
     assert "NO" in lines[2]
     assert "210 MB/s" in lines[3]
     assert "1.50 s" in lines[4]
+    assert "≤ 5 s" in lines[4]
+    assert "yes" in lines[4]
+
+
+@pytest.mark.processes
+@pytest.mark.timeout(120)
+def test_bench_network_mesh_30_over_processes() -> None:
+    """`--only mesh_30`: 30 nodes in 3 processes hold all 30 records from one bootstrap."""
+    done = confide("bench", "network", "--only", "mesh_30", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = json.loads(done.stdout)["results"]
+    assert row["name"] == "mesh_30"
+    assert row["correct"] is True
+    assert row["records_held"] == 30 * 30
+    assert 0 < row["seconds"] < 60
+    assert row["bytes_per_party"] > 0
 
 
 @pytest.mark.processes
