@@ -45,7 +45,7 @@ class Event:
     data: Mapping[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: subscriptions live in a set
 class Subscription:
     """One subscriber's bounded queue; ``dropped`` if it fell behind, ``closed`` if ended."""
 
