@@ -216,6 +216,7 @@ class NodeService:
             code = error.code.name if isinstance(error, NetworkError) else type(error).__name__
             self._log.warning("bootstrap.failed", peer=entry.node_id[:12], reason=code)
             return
+        self._log.info("bootstrap.joined", peer=entry.node_id[:12])
         if self.liveness is not None:
             self.liveness.watch(entry.node_id)
 

@@ -1,0 +1,214 @@
+"""`confide init` and `confide run` as an operator uses them: real processes and sockets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from node.home import Home
+from tests.node.helpers import confide
+
+pytestmark = pytest.mark.processes
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Node:
+    """A `confide run` child process whose stderr lines are collected as they come."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "run", "--home", str(home)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        assert self.process.stderr is not None
+        stream = self.process.stderr
+        self._reader = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        """The first stderr line containing ``text``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} in: {self.lines[-10:]}")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum``, wait for the exit code, release the pipe."""
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=10)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Kill the process if it still runs; close its stderr pipe."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+
+def status(home: Path, token: str | None) -> tuple[int, dict[str, object]]:
+    """GET /api/v1/status of the node running from ``home``."""
+    url = (home / "admin.url").read_text().strip() + "/api/v1/status"
+    request = urllib.request.Request(url)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def init(home: Path, name: str, *extra: str) -> dict[str, str]:
+    """`confide init --json` on free ports; the printed JSON."""
+    done = confide(
+        "init", "--home", str(home), "--name", name, "--json",
+        "--peer-port", str(free_port()), "--admin-port", "0", *extra,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result: dict[str, str] = json.loads(done.stdout)
+    return result
+
+
+def dataspace(home: Path, *args: str) -> str:
+    """Run `confide dataspace ...` and return its stdout."""
+    done = confide("dataspace", args[0], "--home", str(home), *args[1:])
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.timeout(90)
+def test_init_run_status_and_sigterm(tmp_path: Path) -> None:
+    """Ready line, status with the token (401 without), a second run refused, SIGTERM exits 0."""
+    home = tmp_path / "a"
+    init(home, "NGO A")
+    node = Node(home)
+    try:
+        ready = json.loads(node.wait_for("node.started"))
+        assert len(ready["node"]) == 12
+        assert ready["peer_port"] > 0
+        assert ready["admin_port"] > 0
+        token = (home / "admin-token").read_text().strip()
+        code, body = status(home, token)
+        assert code == 200
+        assert body["name"] == "NGO A"
+        code, body = status(home, None)
+        assert code == 401
+        assert body["error"]["code"] == "unauthorized"  # type: ignore[index]
+        second = confide("run", "--home", str(home), timeout=30)
+        assert second.returncode != 0
+        assert "already running" in second.stderr
+        started = time.monotonic()
+        assert node.stop() == 0
+        assert time.monotonic() - started < 5
+        assert not (home / "admin.url").exists()
+        assert sum("node.started" in line for line in node.lines) == 1
+    finally:
+        node.close()
+
+
+@pytest.mark.timeout(90)
+def test_kill_nine_then_run_again_keeps_state(tmp_path: Path) -> None:
+    """After kill -9 the home runs again with its data space and identity intact."""
+    home = tmp_path / "a"
+    made = init(home, "LEA", "--data-space", "nl-ht")
+    dataspace(home, "create", "--role", "lea", "--purpose", "monitoring", "--my-role", "lea")
+    node = Node(home)
+    node.wait_for("node.started")
+    node.stop(signal.SIGKILL)
+    node = Node(home)
+    try:
+        node.wait_for("node.started")
+        listed = json.loads(dataspace(home, "list", "--json"))
+        assert [(s["data_space"], s["member"]) for s in listed] == [("nl-ht", True)]
+        token = (home / "admin-token").read_text().strip()
+        assert status(home, token)[1]["node_id"] == made["node_id"]
+        assert node.stop() == 0
+    finally:
+        node.close()
+
+
+@pytest.mark.timeout(120)
+def test_members_connect_and_a_revoked_node_is_refused(tmp_path: Path) -> None:
+    """Two members created by the CLI link up; a revoked node's handshake is refused."""
+    lea_home, ngo_home, bad_home = (tmp_path / n for n in ("lea", "ngo", "bad"))
+    lea = init(lea_home, "LEA", "--data-space", "nl-ht")
+    dataspace(lea_home, "create", "--role", "lea", "--role", "ngo", "--purpose", "monitoring")
+    nodes = []
+    try:
+        for home, name in ((ngo_home, "NGO"), (bad_home, "Bad")):
+            made = init(home, name)
+            text = dataspace(lea_home, "invite", "--member", made["node_id"], "--role", "ngo")
+            dataspace(home, "join", text)
+        nodes.append(Node(lea_home))
+        nodes[0].wait_for("node.started")
+        dataspace(lea_home, "revoke", "--member", init_id(bad_home))
+        nodes.append(Node(ngo_home))
+        nodes[1].wait_for("node.started")
+        joined = json.loads(nodes[1].wait_for("bootstrap.joined", timeout=40))
+        assert joined["peer"] == lea["node_id"][:12]
+        nodes.append(Node(bad_home))
+        nodes[2].wait_for("bootstrap.failed", timeout=40)
+        refused = json.loads(nodes[0].wait_for("link.refused"))
+        assert refused["reason"] == "REVOKED"
+        for node in nodes:
+            assert node.stop() == 0
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def init_id(home: Path) -> str:
+    """The node id of an initialised home (via the identity file)."""
+    return Home(home).identity().node_id
+
+
+def test_init_refuses_an_existing_home(tmp_path: Path) -> None:
+    """A second init on the same directory fails with one line and touches nothing."""
+    home = tmp_path / "a"
+    init(home, "A")
+    before = (home / "admin-token").read_text()
+    done = confide("init", "--home", str(home), "--name", "B")
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1
+    assert "not empty" in done.stderr
+    assert (home / "admin-token").read_text() == before
+
+
+def test_bad_node_toml_is_one_line_error(tmp_path: Path) -> None:
+    """An unknown key in node.toml stops `run` with a one-line reason naming the key."""
+    home = tmp_path / "a"
+    init(home, "A")
+    with (home / "node.toml").open("a") as file:
+        file.write("\n[peers]\nport = 1\n")
+    done = confide("run", "--home", str(home), timeout=30)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == ["confide: node.toml: peers: unknown section"]
