@@ -296,4 +296,5 @@ def _too_large(what: str, limit: int, line: int) -> TooLargeError:
         message = f"a cell on line {line} is over {limit} characters"
     else:
         message = f"the file has more than {limit} {what} (line {line})"
-    return TooLargeError(f"csv_too_many_{what}", message, {"limit": limit, "line": line})
+    code = "csv_cell_too_long" if what == "cell" else f"csv_too_many_{what}"
+    return TooLargeError(code, message, {"limit": limit, "line": line})

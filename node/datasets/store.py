@@ -120,8 +120,20 @@ class DatasetStore:
         connection.execute("PRAGMA secure_delete=ON")
         migrate(connection, COMPONENT, STEPS)
 
-    def import_file(self, name: str, path: Path | str, *, now: int, **options: Any) -> ImportReport:
-        """Import the CSV file at ``path``; its size is checked before it is read."""
+    def import_file(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        now: int,
+        schema: Schema | Mapping[str, Any] | None = None,
+        delimiter: str | None = None,
+        skip_invalid: bool = False,
+        replace: bool = False,
+        expires_at: int | None = None,
+        actor: str | None = None,
+    ) -> ImportReport:
+        """Import the CSV file at ``path`` (options as ``import_bytes``); size checked first."""
         check_name(name)
         try:
             size = Path(path).stat().st_size
@@ -134,7 +146,17 @@ class DatasetStore:
             data = Path(path).read_bytes()
         except OSError:
             raise InvalidError("file_unreadable", "the file cannot be read") from None
-        return self.import_bytes(name, data, now=now, **options)
+        return self.import_bytes(
+            name,
+            data,
+            now=now,
+            schema=schema,
+            delimiter=delimiter,
+            skip_invalid=skip_invalid,
+            replace=replace,
+            expires_at=expires_at,
+            actor=actor,
+        )
 
     def import_bytes(
         self,

@@ -163,7 +163,7 @@ def test_malformed_quote_names_its_line() -> None:
         (Limits(max_bytes=10), b"a,b\n1,2\n3,4\n", "file_too_large"),
         (Limits(max_rows=2), b"a\n1\n2\n3\n", "csv_too_many_rows"),
         (Limits(max_columns=2), b"a,b,c\n1,2,3\n", "csv_too_many_columns"),
-        (Limits(max_cell_chars=3), b"a\n1234\n", "csv_too_many_cell"),
+        (Limits(max_cell_chars=3), b"a\n1234\n", "csv_cell_too_long"),
     ],
 )
 def test_limits_are_enforced(limits: Limits, data: bytes, code: str) -> None:
