@@ -84,6 +84,11 @@ def days_to_date(days: int) -> datetime.date:
     return datetime.date.fromordinal(days + _EPOCH)
 
 
+def iso_shaped(text: str) -> bool:
+    """Whether ``text`` looks like ``YYYY-MM-DD`` (for format inference; may be no real date)."""
+    return _ISO.fullmatch(text) is not None
+
+
 def day_first_fields(text: str) -> tuple[int, int] | None:
     """The first two numbers of a ``D-M-YYYY``-shaped cell (for format inference), else None."""
     match = _DAY_FIRST.fullmatch(text)

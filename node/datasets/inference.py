@@ -6,10 +6,12 @@ For each header, in this order (the first rule that holds wins):
    ``passport``, ``email``, ``phone``, or ``name``/``naam`` inside a word) → ``identifier``;
 2. every non-empty cell is an integer without leading zeros → ``integer``
    (``007`` is a code, not a number);
-3. every non-empty cell is an ISO date ``YYYY-MM-DD`` → ``date`` (``iso``);
-4. every non-empty cell is ``D-M-YYYY`` (``-``, ``/`` or ``.``) and some day exceeds 12 in the
-   first place (and none in the second) → ``date`` (``dmy``); the mirror case → ``mdy``; if no
-   cell tells day from month, inference refuses (``date_format_ambiguous``): declare the format;
+3. every non-empty cell is shaped ``YYYY-MM-DD`` → ``date`` (``iso``);
+4. every non-empty cell is shaped ``D-M-YYYY`` (``-``, ``/`` or ``.``) and some first number
+   exceeds 12 (and no second one) → ``date`` (``dmy``); the mirror case → ``mdy``; if no cell
+   tells day from month, inference refuses (``date_format_ambiguous``): declare the format.
+   A date-shaped cell that is no real date (``31-02-1990``) is then a row error, reported by
+   line like any other, rather than turning the column into text;
 5. more than 1,000 distinct values, or more than 50 and more than half the non-empty cells
    distinct → ``identifier``; otherwise → ``category``.
 
@@ -25,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from node.datasets.cells import INT64_MAX, INT64_MIN, day_first_fields, parse_date
+from node.datasets.cells import INT64_MAX, INT64_MIN, day_first_fields, iso_shaped
 from node.datasets.schema import (
     MAX_CATEGORY_VALUES,
     MAX_NAME_LENGTH,
@@ -85,7 +87,7 @@ def _infer_type(name: str, present: list[str]) -> tuple[ColumnType, DateFormat |
         return "category", None
     if all(_is_integer(cell) for cell in present):
         return "integer", None
-    if all(parse_date(cell, "iso") is not None for cell in present):
+    if all(iso_shaped(cell) for cell in present):
         return "date", "iso"
     date_format = _day_first_format(name, present)
     if date_format is not None:
@@ -102,7 +104,7 @@ def _is_integer(cell: str) -> bool:
 
 
 def _day_first_format(name: str, present: list[str]) -> DateFormat | None:
-    """``dmy`` or ``mdy`` if every cell is such a date and the cells say which; else None."""
+    """``dmy`` or ``mdy`` if every cell is ``D-M-YYYY``-shaped and the cells say which."""
     fields = [day_first_fields(cell) for cell in present]
     if any(f is None for f in fields):
         return None
@@ -111,15 +113,10 @@ def _day_first_format(name: str, present: list[str]) -> DateFormat | None:
     if day_first and month_first:
         return None
     if not day_first and not month_first:
-        if all(parse_date(cell, "dmy") is not None for cell in present):
-            raise InvalidError(
-                "date_format_ambiguous",
-                f"column {name!r} holds dates that read both day-first and month-first; "
-                "declare its format (dmy or mdy) in the schema",
-                {"column": name},
-            )
-        return None
-    date_format: DateFormat = "dmy" if day_first else "mdy"
-    if all(parse_date(cell, date_format) is not None for cell in present):
-        return date_format
-    return None
+        raise InvalidError(
+            "date_format_ambiguous",
+            f"column {name!r} holds dates that read both day-first and month-first; "
+            "declare its format (dmy or mdy) in the schema",
+            {"column": name},
+        )
+    return "dmy" if day_first else "mdy"

@@ -189,3 +189,13 @@ def test_declared_schema_drops_undeclared_columns() -> None:
     table = read_csv(excel_export(), schema)
     assert list(table.columns) == ["name_dob"]
     assert table.columns["name_dob"][2] == "jose garcia|1990-03-12"
+
+
+def test_inferred_date_column_reports_impossible_dates_by_line() -> None:
+    """A date-shaped column with an impossible date is a date column with a row error."""
+    data = b"Naam;Geboortedatum\nAnna;31-12-1990\nBob;31-02-1991\n"
+    with pytest.raises(InvalidError) as caught:
+        read_csv(data)
+    assert caught.value.details["errors"] == [
+        {"line": 3, "column": "geboortedatum", "code": "date_invalid"}
+    ]

@@ -21,6 +21,8 @@ from node.errors import InvalidError
         ("seen", ["31-01-2024", "01/02/2023"], "date", "dmy", True),
         ("seen", ["01/31/2024", "02/01/2023"], "date", "mdy", True),
         ("seen", ["31-01-2024", "01/31/2023"], "category", None, True),
+        ("seen", ["1990-02-30", "1990-01-01"], "date", "iso", True),
+        ("seen", ["31-02-1990", "13-01-1990"], "date", "dmy", True),
         ("seen", ["2024-01-31", "31-01-2024"], "category", None, True),
         ("type", ["sexual", "labour", "sexual"], "category", None, True),
         ("region", ["", ""], "category", None, False),
