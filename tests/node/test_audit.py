@@ -18,7 +18,6 @@ from node.audit import (
 from node.errors import InvalidError
 from node.store import open_store, transaction
 
-AGREEMENT = "agr-" + "ab" * 16
 MANIFEST_HASH = "cd" * 32
 
 

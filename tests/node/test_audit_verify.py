@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from network.identity import Identity
 from node.audit_verify import Damage, verify_log
@@ -195,3 +197,43 @@ def test_checkpoint_by_another_key_is_refused(tmp_path: Path) -> None:
     )
     damage = verify_log(log.connection, log.node_id).damage
     assert [(item.kind, item.seq) for item in damage] == [("bad_checkpoint_signature", 8)]
+
+
+TAMPERING = st.one_of(
+    st.tuples(
+        st.just("update"),
+        st.integers(1, 12),
+        st.sampled_from(["time = time + 7", "event = 'x.y'", "details = '{}'", "actor = 'admin'"]),
+    ),
+    st.tuples(st.just("delete"), st.integers(1, 12), st.just("")),
+    st.tuples(st.just("swap"), st.integers(1, 12), st.integers(1, 12).map(str)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tampering=TAMPERING)
+def test_any_tampering_of_a_signed_log_is_detected(
+    tmp_path_factory: pytest.TempPathFactory, tampering: tuple[str, int, str]
+) -> None:
+    """Every single update, delete or swap of rows covered by a checkpoint is found."""
+    kind, seq, argument = tampering
+    log = filled_log(tmp_path_factory.mktemp("log"))
+    if kind == "update":
+        statements = [f"UPDATE audit_entries SET {argument} WHERE seq = {seq}"]
+    elif kind == "delete":
+        statements = [f"DELETE FROM audit_entries WHERE seq = {seq}"]
+    else:
+        other = int(argument)
+        assume(other != seq)
+        statements = [
+            f"UPDATE audit_entries SET seq = 100 WHERE seq = {seq}",
+            f"UPDATE audit_entries SET seq = {seq} WHERE seq = {other}",
+            f"UPDATE audit_entries SET seq = {other} WHERE seq = 100",
+        ]
+    tamper(log.connection, *statements)
+    report = verify_log(log.connection, log.node_id)
+    assert not report.ok
+    expected = {"update": "edited", "delete": "removed", "swap": "reordered"}[kind]
+    if kind == "delete" and seq == 12:
+        expected = "truncated_after_checkpoint"
+    assert expected in {item.kind for item in report.damage}
