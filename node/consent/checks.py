@@ -29,7 +29,8 @@ from node.consent.policy import (
 )
 
 UsageCounter = Callable[[str, int | None], int]
-"""``usage(policy_id, since)``: runs counted under the policy since ``since`` (None: ever)."""
+"""``usage(policy_id, window)``: runs counted under the policy in the ``window`` seconds up to
+the evaluation's ``now`` (``None``: ever). Wraps ``ConsentStore.usage`` of the agreements."""
 
 
 class Outcome(StrEnum):
@@ -284,8 +285,7 @@ def _subjects(
         usage = situation.facts.usage
         if usage is None:
             raise _UnknownError("no usage counter is known for this policy")
-        since = situation.now - constraint.per if constraint.per is not None else None
-        return [("the number of runs, this one included", usage(policy.id, since) + 1)]
+        return [("the number of runs, this one included", usage(policy.id, constraint.per) + 1)]
     if requester is not None:
         values: dict[str, list[Subject]] = {
             "requester": [("the requester", requester.node_id)],

@@ -177,6 +177,15 @@ class Policy:
             result["valid_until"] = format_time(self.valid_until)
         return result
 
+    def count_limits(self) -> tuple[tuple[int, int | None], ...]:
+        """``(max_count, window)`` of each ``count`` constraint: at most ``max_count`` runs
+        in any ``window`` seconds (``None``: ever). What usage counters reserve against."""
+        limits = []
+        for item in self.constraints:
+            if item.left == "count" and isinstance(item.right, int):
+                limits.append((item.right - (item.op == "lt"), item.per))
+        return tuple(limits)
+
     def digest(self) -> bytes:
         """SHA-256 of the canonical encoding of :meth:`to_json` (recorded in the audit log)."""
         return hashlib.sha256(canonical.encode(self.to_json())).digest()
