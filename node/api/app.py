@@ -30,13 +30,13 @@ import structlog
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from node.api import openapi, sse, status
+from node.api import dataspaces, openapi, peers, sse, status
 from node.api.routes import JSON_BODY_LIMIT, PREFIX, ROUTES, Call, Reply, Route
 from node.api.validation import check, validator
 from node.errors import InvalidError, NodeError, TooLargeError, UnauthorizedError
 
 # One module per resource, each with ``routes(service) -> list[Route]``; the order of the docs.
-RESOURCES: tuple[Any, ...] = (status, sse, openapi)
+RESOURCES: tuple[Any, ...] = (status, peers, dataspaces, sse, openapi)
 
 SERVICE = web.AppKey("service", object)
 TOKEN = web.AppKey("token", bytes)

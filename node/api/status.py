@@ -43,7 +43,6 @@ def routes(service: Any) -> list[Route]:
 
 async def _status(call: Call) -> Reply:
     service = call.service
-    host = getattr(service, "host", None)
     events = getattr(service, "events", None)
     body: dict[str, Any] = {
         "node_id": service.identity.node_id,
@@ -51,7 +50,7 @@ async def _status(call: Call) -> Reply:
         "version": _version(),
         "now": call.now,
         "started_at": getattr(service, "started_at", None),
-        "peer_url": host.url if host is not None else None,
+        "peer_url": getattr(service, "peer_url", None),
     }
     if events is not None:
         body["events"] = events.statistics()

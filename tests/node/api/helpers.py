@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,6 +15,8 @@ from node.api.app import create_app
 from node.api.routes import Route
 from node.config import NodeConfig
 from node.events import EventBus
+from node.home import create_home
+from node.service import NodeService
 
 TOKEN = "test-admin-token-0123456789abcdef"
 """The admin token of the test apps (at least 16 characters, as create_app demands)."""
@@ -49,3 +52,14 @@ async def serve(
     app = create_app(service or MiniService(), clock=clock, table=table)
     async with TestClient(TestServer(app)) as client:
         yield client
+
+
+@asynccontextmanager
+async def node_service(directory: Path) -> AsyncIterator[NodeService]:
+    """A real node service on a fresh home in ``directory`` (not started: no ports open)."""
+    home, _ = create_home(directory / "home", NodeConfig(name="NGO A"))
+    service = NodeService.open(home, clock=lambda: NOW)
+    try:
+        yield service
+    finally:
+        await service.aclose("test_ended")

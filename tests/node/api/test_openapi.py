@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from jsonschema import Draft202012Validator
@@ -12,12 +14,15 @@ from jsonschema import Draft202012Validator
 from node.api.app import create_app
 from node.api.openapi import document
 from node.api.routes import PREFIX, ROUTES
-from tests.node.api.helpers import MiniService, auth, serve
+from node.service import NodeService
+from tests.node.api.helpers import auth, node_service, serve
 
 
-def _service() -> Any:
-    """The fullest service the tests can build (grows as backends land)."""
-    return MiniService()
+@pytest_asyncio.fixture
+async def service(tmp_path: Path) -> AsyncIterator[NodeService]:
+    """A real node service: every resource whose backend exists is mounted."""
+    async with node_service(tmp_path) as running:
+        yield running
 
 
 def _mounted(app: web.Application) -> set[tuple[str, str]]:
@@ -30,11 +35,10 @@ def _mounted(app: web.Application) -> set[tuple[str, str]]:
 
 
 @pytest.mark.asyncio
-async def test_document_served_and_equal_to_the_table() -> None:
+async def test_document_served_and_equal_to_the_table(service: NodeService) -> None:
     """GET /api/v1/openapi.json returns the document rendered from the app's table."""
-    service = _service()
     async with serve(service) as client:
-        response = await client.get("/api/v1/openapi.json", headers=auth())
+        response = await client.get("/api/v1/openapi.json", headers=auth(service.admin_token))
         assert response.status == 200
         served = await response.json()
         app = client.server.app
@@ -42,9 +46,10 @@ async def test_document_served_and_equal_to_the_table() -> None:
         assert served["openapi"] == "3.1.0"
 
 
-def test_every_mounted_route_is_documented() -> None:
+@pytest.mark.asyncio
+async def test_every_mounted_route_is_documented(service: NodeService) -> None:
     """Each (method, path) aiohttp serves is an operation of the document, and vice versa."""
-    app = create_app(_service())
+    app = create_app(service)
     spec = document(app[ROUTES], prefix=PREFIX)
     documented = {
         (method.upper(), path)
@@ -55,9 +60,9 @@ def test_every_mounted_route_is_documented() -> None:
 
 
 @pytest.mark.asyncio
-async def test_every_documented_operation_resolves() -> None:
+async def test_every_documented_operation_resolves(service: NodeService) -> None:
     """Every documented path and method resolves to a handler (no 404 / 405)."""
-    app = create_app(_service())
+    app = create_app(service)
     spec = document(app[ROUTES], prefix=PREFIX)
     for path, operations in spec["paths"].items():
         concrete = path.replace("{", "").replace("}", "")
@@ -68,9 +73,10 @@ async def test_every_documented_operation_resolves() -> None:
             assert match.route.name == operations[method]["operationId"]
 
 
-def test_schemas_are_valid_json_schemas() -> None:
+@pytest.mark.asyncio
+async def test_schemas_are_valid_json_schemas(service: NodeService) -> None:
     """Every body, response and parameter schema in the document is a valid JSON Schema."""
-    spec = document(create_app(_service())[ROUTES], prefix=PREFIX)
+    spec = document(create_app(service)[ROUTES], prefix=PREFIX)
     for operations in spec["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
@@ -81,8 +87,9 @@ def test_schemas_are_valid_json_schemas() -> None:
             assert "401" in operation["responses"]
 
 
-def test_operation_ids_unique() -> None:
+@pytest.mark.asyncio
+async def test_operation_ids_unique(service: NodeService) -> None:
     """Every operation has its own id (the route name)."""
-    spec = document(create_app(_service())[ROUTES], prefix=PREFIX)
+    spec = document(create_app(service)[ROUTES], prefix=PREFIX)
     ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
     assert len(ids) == len(set(ids))
