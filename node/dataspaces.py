@@ -330,11 +330,11 @@ class DataSpaces:
         obj: Signed | None,
         event: str,
         details: dict[str, Any],
-        statements: list[tuple[str, tuple[Any, ...]]],
+        sql: str,
+        parameters: tuple[Any, ...],
     ) -> None:
         with transaction(self._db):
-            for sql, parameters in statements:
-                self._db.execute(sql, parameters)
+            self._db.execute(sql, parameters)
             if self._audit is not None:
                 self._audit.append(event, details)
         if obj is not None:
@@ -397,13 +397,9 @@ class DataSpaces:
             charter,
             "dataspace.charter_adopted",
             {"data_space": charter.data_space, "version": charter.version},
-            [
-                (
-                    "INSERT INTO dataspace_charters VALUES (?, ?, ?, ?) ON CONFLICT (data_space) "
-                    "DO UPDATE SET version = excluded.version, encoded = excluded.encoded",
-                    (charter.data_space, charter.version, charter.encode(), now),
-                )
-            ],
+            "INSERT INTO dataspace_charters VALUES (?, ?, ?, ?) ON CONFLICT (data_space) "
+            "DO UPDATE SET version = excluded.version, encoded = excluded.encoded",
+            (charter.data_space, charter.version, charter.encode(), now),
         )
         if held is None:
             self.reload()
@@ -450,21 +446,17 @@ class DataSpaces:
                 "own": bool(own),
                 "serial": credential.serial.hex(),
             },
-            [
-                (
-                    "INSERT INTO dataspace_credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key,
-                        credential.data_space,
-                        credential.member,
-                        credential.serial,
-                        credential.valid_until,
-                        own,
-                        credential.encode(),
-                        now,
-                    ),
-                )
-            ],
+            "INSERT INTO dataspace_credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                credential.data_space,
+                credential.member,
+                credential.serial,
+                credential.valid_until,
+                own,
+                credential.encode(),
+                now,
+            ),
         )
         return True
 
@@ -529,12 +521,8 @@ class DataSpaces:
             revocation,
             "dataspace.member_revoked",
             {"data_space": revocation.data_space, "target": target},
-            [
-                (
-                    "INSERT INTO dataspace_revocations VALUES (?, ?, ?, ?)",
-                    (key, revocation.data_space, revocation.encode(), now),
-                )
-            ],
+            "INSERT INTO dataspace_revocations VALUES (?, ?, ?, ?)",
+            (key, revocation.data_space, revocation.encode(), now),
         )
         return True
 
@@ -573,12 +561,8 @@ class DataSpaces:
             link,
             "dataspace.linked",
             {"data_spaces": [first, second]},
-            [
-                (
-                    "INSERT INTO dataspace_links VALUES (?, ?, ?, ?, ?, NULL)",
-                    (key, first, second, link.encode(), now),
-                )
-            ],
+            "INSERT INTO dataspace_links VALUES (?, ?, ?, ?, ?, NULL)",
+            (key, first, second, link.encode(), now),
         )
         return True
 
@@ -597,13 +581,9 @@ class DataSpaces:
             None,
             "dataspace.unlinked",
             {"data_spaces": [first, second]},
-            [
-                (
-                    "UPDATE dataspace_links SET removed_at = ? WHERE space_a = ? AND space_b = ? "
-                    "AND removed_at IS NULL",
-                    (now, first, second),
-                )
-            ],
+            "UPDATE dataspace_links SET removed_at = ? WHERE space_a = ? AND space_b = ? "
+            "AND removed_at IS NULL",
+            (now, first, second),
         )
         return int(count)
 
