@@ -41,14 +41,16 @@ from network.tasks import TaskSet
 from node.api import create_app
 from node.audit import AuditLog
 from node.config import Bootstrap, NodeConfig
+from node.datasets import DatasetStore
 from node.dataspaces import Change, DataSpaces, Signed
-from node.errors import UnavailableError
+from node.errors import NodeError, UnavailableError
 from node.events import EventBus
 from node.home import Home
 from node.store import open_store
 
 POLL_INTERVAL: Final = 1.0
 LIVENESS_INTERVAL: Final = 5.0
+EXPIRY_INTERVAL: Final = 60.0
 BOOTSTRAP_DEADLINE: Final = 30.0
 
 
@@ -86,7 +88,7 @@ class NodeService:
         self.events = EventBus()
         self.audit = AuditLog(connection, identity, clock=clock)
         self.dataspaces = DataSpaces(connection, identity, audit=self.audit)
-        self.datasets: Any = None
+        self.datasets = DatasetStore(connection, self.audit, publish=self.events.publish)
         self.policies: Any = None
         self.negotiations: Any = None
         self.host: PeerHost | None = None
@@ -149,6 +151,7 @@ class NodeService:
         self._data_version = self._store_version()
         self._tasks.spawn(self._poll_store())
         self._tasks.spawn(self._probe_peers())
+        self._tasks.spawn(self._expire_datasets())
         for address in self._bootstrap():
             self._tasks.spawn(self._join(address))
 
@@ -247,6 +250,15 @@ class NodeService:
             if version != self._data_version:
                 self._data_version = version
                 self.dataspaces.reload()
+
+    async def _expire_datasets(self) -> None:
+        """Delete datasets whose retention ended (audited by the store), checking every minute."""
+        while True:
+            try:
+                self.datasets.expire(self.clock())
+            except (sqlite3.Error, NodeError) as error:  # a full disk must not stop the node
+                self._log.warning("dataset.expiry_failed", reason=type(error).__name__)
+            await asyncio.sleep(EXPIRY_INTERVAL)
 
     async def _probe_peers(self) -> None:
         while True:
