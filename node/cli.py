@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "node.commands.init",
     "node.commands.run",
     "node.commands.dataspace",
+    "node.commands.status",
+    "node.commands.peers",
     "node.commands.demo",
     "node.commands.bench",
 )

@@ -42,8 +42,6 @@ SERVICE = web.AppKey("service", object)
 TOKEN = web.AppKey("token", bytes)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
-_log = structlog.get_logger("node.api")
-
 
 def default_clock() -> int:
     """Unix seconds now."""
@@ -104,11 +102,14 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as error:
         response = _error_response(_from_http(error), error.status)
     except Exception as error:
-        _log.error("api.request_failed", route=route, error_type=type(error).__name__)
+        structlog.get_logger("node.api").error(
+            "api.request_failed", route=route, error_type=type(error).__name__
+        )
         response = _error_response(
             NodeError("internal_error", "the node failed to handle this request")
         )
-    _log.info(
+    # A logger per request: it follows a reconfiguration (one process may configure twice).
+    structlog.get_logger("node.api").info(
         "api.request_completed",
         method=request.method,
         route=route,
