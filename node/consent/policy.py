@@ -83,7 +83,10 @@ OPERANDS: Final[Mapping[str, Operand]] = {
     ),
     "recipient": Operand("node", False, True, EQUALITY | MEMBERSHIP, "each result recipient"),
     "recipient_role": Operand("name", True, True, SETWISE, "each recipient's roles"),
-    "compute_party": Operand("node", False, True, EQUALITY | MEMBERSHIP, "each compute party"),
+    # No eq: there are always at least three distinct compute parties.
+    "compute_party": Operand(
+        "node", False, True, frozenset({"neq"}) | MEMBERSHIP, "each compute party"
+    ),
     "compute_party_role": Operand("name", True, True, SETWISE, "each compute party's roles"),
     "count": Operand(
         "int", False, False, frozenset({"lt", "lteq"}), "runs under this policy, this one included"
