@@ -133,12 +133,17 @@ class WireCode(IntEnum):
     """The peer stopped answering: no record within the idle deadline, or a write stalled."""
     PROTOCOL_VIOLATION = 313
     """A frame was not allowed in the session's state (unknown session, over credit, …)."""
+    LINK_BUFFER_FULL = 314
+    """Unread messages across the link's sessions reached the link's cap; the session that
+    would pass it was aborted (the link and its other sessions carry on)."""
     SESSION_ABORTED = 320
     """The peer aborted the session."""
     SESSION_CLOSED = 321
     """The session was closed before the awaited message arrived."""
     SESSION_TIMEOUT = 322
     """An awaited session message did not arrive within the session's deadline."""
+    SESSION_HANDLER_FAILED = 323
+    """The application's hook for a session the peer opened raised; that session was aborted."""
 
 
 class NetworkError(Exception):

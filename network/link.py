@@ -1,18 +1,23 @@
 """A link: one authenticated, encrypted websocket between two nodes, carrying many sessions.
 
-Every websocket message is one Noise transport record holding one frame (``framing``). One
-writer task sends records in priority order — control frames (OPEN, CREDIT, ABORT, CLOSE, PING,
-PONG) first, then messages that fit one record, then fragments of large messages — so a small
-MPC message never waits behind a bulk transfer. One reader task decrypts, decodes and
-dispatches. A record that fails to decrypt or decode, an idle peer (no record within
-``idle_timeout``; pings keep a healthy link busy) or a stalled write ends the link; every session
-on it then fails with the reason.
+Every websocket message is one Noise transport record holding one frame (``framing``). Records
+leave in priority order — control frames (OPEN, CREDIT, ABORT, PING, PONG) first, then messages
+that fit one record, then fragments of large messages — so a small MPC message never waits
+behind a bulk transfer. A one-record message sent while nothing is queued or being written is
+sealed and written at once by its sender, without waking the writer task; everything else goes
+through the writer, which yields to the event loop after each bulk record. One reader task
+decrypts, decodes and dispatches. A record that fails to decrypt or decode, an idle peer (no
+record within ``idle_timeout``; pings keep a healthy link busy) or a stalled write ends the
+link; every session on it then fails with the reason. Both deadlines are kept by one timer per
+link, not per record.
 
-Sessions are multiplexed by a 64-bit id chosen by the application (the same id on every link of
-one computation). Either side may open a session; both opening it is fine. Each session has a
-send window (``INITIAL_WINDOW`` bytes of records); the receiver grants the bytes back as the
-application consumes messages, so a peer that ignores flow control is a protocol violation and
-a slow consumer throttles only its own session.
+Sessions (``network.session``) are multiplexed by a 64-bit id chosen by the application (the
+same id on every link of one computation). Either side may open one; both opening it is fine.
+Each session has a send window; the receiver grants bytes back as the application consumes
+messages, so a peer that ignores flow control is a protocol violation and a slow consumer
+throttles only its own session. Across all sessions, the bytes a link holds unread are capped
+(``MAX_LINK_UNREAD``): the session whose record would pass the cap is aborted with
+``LINK_BUFFER_FULL`` and the link carries on. A session hook that raises aborts only its session.
 """
 
 from __future__ import annotations
@@ -22,20 +27,32 @@ import contextlib
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+import structlog
 
 from network import framing
 from network.channel import Peer
 from network.errors import NetworkError, RemoteProtocolError, WireCode
 from network.noise import TransportCipher
 from network.reassembly import Reassembler
+from network.session import (
+    BULK,
+    CONTROL,
+    INITIAL_WINDOW,
+    MAX_EARLY_MESSAGES,
+    SMALL,
+    Session,
+)
 
-INITIAL_WINDOW = 64 << 20
+__all__ = ["INITIAL_WINDOW", "MAX_EARLY_MESSAGES", "Link", "Pipe", "Session"]
+
 IDLE_TIMEOUT = 30.0
 PING_INTERVAL = 5.0
 WRITE_TIMEOUT = 30.0
 MAX_SESSIONS = 1024
-MAX_EARLY_MESSAGES = 1024
+MAX_LINK_UNREAD = 256 << 20
+"""Frame bytes a link holds unread across all its sessions (partial and unconsumed messages)."""
 MAX_CONTROL_BACKLOG = 4096  # control frames queued unwritten; more: the peer reads no replies
 _FINISHED_MEMORY = 4096
 TAG_SIZE = 16
@@ -43,7 +60,11 @@ TAG_SIZE = 16
 
 
 class Pipe(Protocol):
-    """The websocket under a link."""
+    """The websocket under a link.
+
+    ``send`` must hand the message to the transport before it first suspends (aiohttp does, for
+    uncompressed messages), and the link never runs two ``send`` calls at once.
+    """
 
     async def send(self, data: bytes) -> None:
         """Send one binary message."""
@@ -58,117 +79,12 @@ class Pipe(Protocol):
         ...
 
 
-class Session:
-    """One session on one link: labelled array messages in both directions."""
-
-    def __init__(self, link: Link, session_id: int, kind: str) -> None:
-        self.link = link
-        self.session_id = session_id
-        self.kind = kind
-        self._mail: dict[str, asyncio.Future[tuple[Any, ...]]] = {}
-        self._sizes: dict[str, int] = {}
-        self._credit = INITIAL_WINDOW
-        self._credit_changed = asyncio.Event()
-        self._failure: NetworkError | None = None
-        self._outstanding = 0
-        self.opened_locally = False
-
-    @property
-    def failure(self) -> NetworkError | None:
-        """Why the session ended, if it did."""
-        return self._failure
-
-    async def send(self, label: str, arrays: tuple[Any, ...]) -> None:
-        """Send arrays under ``label``; waits for credit when the window is spent."""
-        records = list(framing.fragment(framing.Message(self.session_id, label, arrays)))
-        priority = _SMALL if len(records) == 1 else _BULK
-        for record in records:
-            while self._credit < len(record):
-                self._raise_if_failed()
-                self._credit_changed.clear()
-                await self._credit_changed.wait()
-            self._raise_if_failed()
-            self._credit -= len(record)
-            self.link.enqueue(record, priority)
-
-    async def receive(self, label: str, timeout: float | None = None) -> tuple[Any, ...]:
-        """The arrays the peer sent under ``label`` (also after the session ended, if complete)."""
-        if label not in self._mail:  # a delivered message outlives the session's end
-            self._raise_if_failed()
-        slot = self._slot(label)
-        try:
-            arrays = await asyncio.wait_for(asyncio.shield(slot), timeout)
-        except TimeoutError:
-            raise RemoteProtocolError(WireCode.SESSION_TIMEOUT, "message did not arrive") from None
-        self._mail.pop(label, None)
-        granted = self._sizes.pop(label, 0)
-        if granted:
-            self._outstanding -= granted
-            self.link.enqueue_frame(framing.Credit(self.session_id, granted))
-        return arrays
-
-    def abort(self, code: WireCode, reason: str = "") -> None:
-        """End the session with a reason the peer sees; local waiters fail too."""
-        if self._failure is None:
-            self.link.enqueue_frame(framing.Abort(self.session_id, int(code), reason[:200]))
-        self._fail(NetworkError(code, reason or "aborted locally"))
-        self.link.forget(self.session_id)
-
-    def close(self) -> None:
-        """End the session normally, after everything already sent on it."""
-        if self._failure is None and not self.link.is_closed:
-            self.link.enqueue(framing.encode_frame(framing.Close(self.session_id)), _BULK)
-        self._fail(NetworkError(WireCode.SESSION_CLOSED, "session closed"))
-        self.link.forget(self.session_id)
-
-    def _slot(self, label: str) -> asyncio.Future[tuple[Any, ...]]:
-        slot = self._mail.get(label)
-        if slot is None:
-            if len(self._mail) >= MAX_EARLY_MESSAGES:
-                raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "too many early messages")
-            slot = asyncio.get_running_loop().create_future()
-            self._mail[label] = slot
-        return slot
-
-    def _deliver(self, message: framing.Message, size: int) -> None:
-        slot = self._slot(message.label)
-        if slot.done():
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "second message, one label")
-        self._sizes[message.label] = size
-        slot.set_result(message.arrays)
-
-    def _grant(self, granted: int) -> None:
-        self._credit += granted
-        if self._credit > INITIAL_WINDOW:
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "credit beyond the window")
-        self._credit_changed.set()
-
-    def _charge(self, size: int) -> None:
-        """Count a received record against the window we granted the peer."""
-        self._outstanding += size
-        if self._outstanding > INITIAL_WINDOW:
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "peer ignored flow control")
-
-    def _fail(self, error: NetworkError) -> None:
-        if self._failure is not None:
-            return
-        self._failure = error
-        for slot in self._mail.values():
-            if not slot.done():
-                slot.set_exception(error)
-                slot.exception()  # mark retrieved: nobody may be waiting
-        self._credit_changed.set()
-
-    def _raise_if_failed(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-
-
-_CONTROL, _SMALL, _BULK = 0, 1, 2
-
-
 class Link:
-    """An established link to one peer."""
+    """An established link to one peer.
+
+    ``idle_timeout``, ``write_timeout`` and ``max_unread`` default to the module's
+    ``IDLE_TIMEOUT``, ``WRITE_TIMEOUT`` and ``MAX_LINK_UNREAD``, read when the link is created.
+    """
 
     def __init__(
         self,
@@ -178,6 +94,8 @@ class Link:
         initiator: bool,
         on_session: Callable[[Session], None] | None = None,
         idle_timeout: float | None = None,
+        write_timeout: float | None = None,
+        max_unread: int | None = None,
     ) -> None:
         self.peer = peer
         self.initiator = initiator
@@ -185,31 +103,45 @@ class Link:
         self._cipher = cipher
         self._on_session = on_session
         self._idle_timeout = IDLE_TIMEOUT if idle_timeout is None else idle_timeout
+        self._write_timeout = WRITE_TIMEOUT if write_timeout is None else write_timeout
+        self._max_unread = MAX_LINK_UNREAD if max_unread is None else max_unread
         self._queues: tuple[deque[bytes], ...] = (deque(), deque(), deque())
         self._ready = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
+        self._writing = False
         self._sessions: dict[int, Session] = {}
         self._finished: OrderedDict[int, None] = OrderedDict()
-        self._partial_sizes: dict[int, dict[str, int]] = {}
         self._reassembler = Reassembler()
+        self._unread = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self.closed: asyncio.Future[NetworkError] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[NetworkError] = self._loop.create_future()
         self.rtt: float | None = None
         self._pings: dict[bytes, float] = {}
+        self._last_received = self._loop.time()
+        self._write_started: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        """Start the reader, writer and keep-alive tasks."""
+        """Start the reader, writer and keep-alive tasks and the deadline timer."""
+        self._last_received = self._loop.time()
         self._tasks = [
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._write_loop()),
             asyncio.create_task(self._keepalive()),
         ]
+        self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
 
     @property
     def is_closed(self) -> bool:
         """Whether the link has ended."""
         return self.closed.done()
+
+    @property
+    def unread_bytes(self) -> int:
+        """Frame bytes held unread across all sessions (partial and unconsumed messages)."""
+        return self._unread
 
     def session(self, session_id: int, kind: str = "mpc") -> Session:
         """The session with this id, opening it towards the peer if we have not yet."""
@@ -227,16 +159,21 @@ class Link:
         """Drop a finished session and its partial messages; later frames for it are refused."""
         self._sessions.pop(session_id, None)
         self._reassembler.abort(session_id)
-        self._partial_sizes.pop(session_id, None)
         self._finished[session_id] = None
         while len(self._finished) > _FINISHED_MEMORY:
             self._finished.popitem(last=False)
+
+    def hold(self, change: int) -> None:
+        """A session's held unread bytes changed by ``change``."""
+        self._unread += change
+
+    # --- writing --------------------------------------------------------------------------
 
     def enqueue(self, record: bytes, priority: int) -> None:
         """Queue an encoded frame for the writer."""
         if self.is_closed:
             raise self.closed.result()
-        if priority == _CONTROL and len(self._queues[_CONTROL]) >= MAX_CONTROL_BACKLOG:
+        if priority == CONTROL and len(self._queues[CONTROL]) >= MAX_CONTROL_BACKLOG:
             error = RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "peer does not read replies")
             self._end(error)
             raise error
@@ -247,53 +184,80 @@ class Link:
     def enqueue_frame(self, frame: framing.Frame) -> None:
         """Queue a control frame (highest priority)."""
         if not self.is_closed:
-            self.enqueue(framing.encode_frame(frame), _CONTROL)
+            self.enqueue(framing.encode_frame(frame), CONTROL)
 
-    def _new_session(self, session_id: int, kind: str) -> Session:
-        if session_id in self._finished:
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "session already finished")
-        if len(self._sessions) >= MAX_SESSIONS:
-            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "too many sessions")
-        session = Session(self, session_id, kind)
-        self._sessions[session_id] = session
-        return session
+    async def write_small(self, record: bytes) -> None:
+        """Send a one-record message: at once if nothing is queued or being written (no task
+        switch), else queued ahead of bulk fragments."""
+        if self.is_closed:
+            raise self.closed.result()
+        if self._writing or not self._drained.is_set():
+            self.enqueue(record, SMALL)
+            return
+        with contextlib.suppress(NetworkError):  # the link has ended; sessions fail with it
+            await self._write(record)
+        if not self._drained.is_set():
+            self._ready.set()  # frames queued while we wrote: the writer takes over
+
+    async def _write(self, record: bytes) -> None:
+        """Seal and send one record; a failure ends the link and is raised."""
+        self._writing = True
+        self._write_started = started = self._loop.time()
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog.when() > started + self._write_timeout:
+            watchdog.cancel()
+            self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
+        try:
+            await self._pipe.send(self._cipher.seal(record))
+        except NetworkError as error:
+            self._end(error)
+            raise
+        except (ConnectionError, RuntimeError):
+            broke = NetworkError(WireCode.LINK_LOST, "websocket broke")
+            self._end(broke)
+            raise broke from None
+        finally:
+            self._writing = False
+            self._write_started = None
 
     async def _write_loop(self) -> None:
-        try:
+        with contextlib.suppress(NetworkError):
             while True:
-                record = self._next_record()
-                if record is None:
-                    self._drained.set()
+                queue = None if self._writing else self._next_queue()
+                if queue is None:
+                    if not self._writing:
+                        self._drained.set()
                     self._ready.clear()
                     await self._ready.wait()
                     continue
-                sealed = self._cipher.seal(record)
-                await asyncio.wait_for(self._pipe.send(sealed), WRITE_TIMEOUT)
-        except TimeoutError:
-            self._end(NetworkError(WireCode.LINK_TIMEOUT, "write stalled"))
-        except NetworkError as error:
-            self._end(error)
-        except (ConnectionError, RuntimeError):
-            self._end(NetworkError(WireCode.LINK_LOST, "websocket broke"))
+                await self._write(queue.popleft())
+                if queue is self._queues[BULK]:
+                    await asyncio.sleep(0)  # let the reader and small senders in
 
-    def _next_record(self) -> bytes | None:
+    def _next_queue(self) -> deque[bytes] | None:
         for queue in self._queues:
             if queue:
-                return queue.popleft()
+                return queue
         return None
+
+    # --- reading --------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
         try:
             while True:
-                data = await asyncio.wait_for(self._pipe.receive(), self._idle_timeout)
+                data = await self._pipe.receive()
+                self._last_received = self._loop.time()
                 frame = framing.decode_frame(self._cipher.open(data))
                 self._dispatch(frame, len(data))
-        except TimeoutError:
-            self._end(NetworkError(WireCode.LINK_TIMEOUT, "peer idle"))
         except NetworkError as error:
             self._end(error)
         except (ConnectionError, RuntimeError):
             self._end(NetworkError(WireCode.LINK_LOST, "websocket broke"))
+        except Exception as error:  # a bug must not leave the link up and deaf
+            structlog.get_logger("network.link").error(
+                "link.failed", peer=self.peer.node_id, error=type(error).__name__
+            )
+            self._end(NetworkError(WireCode.LINK_LOST, "internal error in the reader"))
 
     def _dispatch(self, frame: framing.Frame, size: int) -> None:
         if isinstance(frame, framing.Data):
@@ -312,7 +276,16 @@ class Link:
         elif isinstance(frame, framing.Pong):
             sent = self._pings.pop(bytes(frame.nonce), None)
             if sent is not None:
-                self.rtt = asyncio.get_running_loop().time() - sent
+                self.rtt = self._loop.time() - sent
+
+    def _new_session(self, session_id: int, kind: str) -> Session:
+        if session_id in self._finished:
+            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "session already finished")
+        if len(self._sessions) >= MAX_SESSIONS:
+            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "too many sessions")
+        session = Session(self, session_id, kind)
+        self._sessions[session_id] = session
+        return session
 
     def _on_open(self, frame: framing.Open) -> None:
         if frame.session_id in self._sessions or frame.session_id in self._finished:
@@ -321,8 +294,19 @@ class Link:
             self._refuse(frame.session_id, "too many sessions")
             return
         session = self._new_session(frame.session_id, frame.kind)
-        if self._on_session is not None:
+        if self._on_session is None:
+            return
+        try:
             self._on_session(session)
+        except Exception as error:  # the application's bug ends its session only
+            structlog.get_logger("network.link").warning(
+                "session.aborted",
+                peer=self.peer.node_id,
+                code=int(WireCode.SESSION_HANDLER_FAILED),
+                reason=WireCode.SESSION_HANDLER_FAILED.name,
+                error=type(error).__name__,
+            )
+            session.abort(WireCode.SESSION_HANDLER_FAILED, "session handler failed")
 
     def _on_data(self, frame: framing.Data, size: int) -> None:
         session = self._sessions.get(frame.session_id)
@@ -331,16 +315,11 @@ class Link:
                 self._refuse(frame.session_id, "no session")
             return
         record_size = size - TAG_SIZE
-        session._charge(record_size)
-        partial_sizes = self._partial_sizes.setdefault(frame.session_id, {})
-        total = partial_sizes.pop(frame.label, 0) + record_size
-        message = self._reassembler.receive(frame)
-        if message is None:
-            partial_sizes[frame.label] = total
+        if self._unread + record_size > self._max_unread:
+            session.abort(WireCode.LINK_BUFFER_FULL, "link buffer full")
             return
-        if not partial_sizes:
-            del self._partial_sizes[frame.session_id]
-        session._deliver(message, total)
+        session._charge(record_size)
+        session._received(frame.label, record_size, self._reassembler.receive(frame))
 
     def _refuse(self, session_id: int, reason: str) -> None:
         self.enqueue_frame(framing.Abort(session_id, int(WireCode.PROTOCOL_VIOLATION), reason))
@@ -355,30 +334,52 @@ class Link:
             error = NetworkError(WireCode.SESSION_CLOSED, "the peer closed the session")
         session._fail(error)
         self.forget(frame.session_id)
+        session._drop_partial()
+
+    # --- liveness and ending ----------------------------------------------------------------
 
     async def _keepalive(self) -> None:
-        loop = asyncio.get_running_loop()
         while not self.is_closed:
             await asyncio.sleep(PING_INTERVAL)
             nonce = os.urandom(framing.NONCE_SIZE)
-            self._pings = {nonce: loop.time()}
+            self._pings = {nonce: self._loop.time()}
             self.enqueue_frame(framing.Ping(nonce))
+
+    def _next_deadline(self) -> float:
+        deadline = self._last_received + self._idle_timeout
+        if self._write_started is not None:
+            deadline = min(deadline, self._write_started + self._write_timeout)
+        return deadline
+
+    def _check_deadlines(self) -> None:
+        """The link's one timer: end it if the peer is idle or a write stalled, else re-arm."""
+        if self.is_closed:
+            return
+        now = self._loop.time()
+        if now >= self._last_received + self._idle_timeout:
+            self._end(NetworkError(WireCode.LINK_TIMEOUT, "peer idle"))
+        elif self._write_started is not None and now >= self._write_started + self._write_timeout:
+            self._end(NetworkError(WireCode.LINK_TIMEOUT, "write stalled"))
+        else:
+            self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
 
     def _end(self, error: NetworkError) -> None:
         if self.closed.done():
             return
         self.closed.set_result(error)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for session in list(self._sessions.values()):
             session._fail(NetworkError(WireCode.LINK_LOST, f"link ended: {error.code.name}"))
         self._reassembler.clear()  # partial messages are never delivered; free them now
-        self._partial_sizes.clear()
         for queue in self._queues:
             queue.clear()
+        self._drained.set()
         self._ready.set()
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._close_pipe()))
+        self._tasks.append(self._loop.create_task(self._close_pipe()))
 
     async def _close_pipe(self) -> None:
         """Close the websocket, so the peer learns at once that the link ended."""
