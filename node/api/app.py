@@ -30,13 +30,22 @@ import structlog
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from node.api import dataspaces, openapi, peers, sse, status
-from node.api.routes import JSON_BODY_LIMIT, PREFIX, ROUTES, Call, Reply, Route
+from node.api import audit, datasets, dataspaces, openapi, peers, policies, sse, status
+from node.api.routes import JSON_BODY_LIMIT, MULTIPART, PREFIX, ROUTES, Call, Reply, Route
 from node.api.validation import check, validator
 from node.errors import InvalidError, NodeError, TooLargeError, UnauthorizedError
 
 # One module per resource, each with ``routes(service) -> list[Route]``; the order of the docs.
-RESOURCES: tuple[Any, ...] = (status, peers, dataspaces, sse, openapi)
+RESOURCES: tuple[Any, ...] = (
+    status,
+    peers,
+    dataspaces,
+    datasets,
+    policies,
+    audit,
+    sse,
+    openapi,
+)
 
 SERVICE = web.AppKey("service", object)
 TOKEN = web.AppKey("token", bytes)
@@ -144,7 +153,9 @@ def _dispatcher(route: Route) -> Callable[[web.Request], Any]:
             check(checker, params[name], code="invalid_name", what=f"the {name}", root=name)
         query = _query(request, route, query_checkers)
         body: Any = None
-        if route.upload is not None:
+        if route.upload == MULTIPART:
+            body = await _read_parts(request, route)
+        elif route.upload is not None:
             body = await _read(request, route.upload_limit)
         elif body_checker is not None:
             body = _parse_json(await _read(request, JSON_BODY_LIMIT))
@@ -222,6 +233,47 @@ async def _read(request: web.Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_parts(request: web.Request, route: Route) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body: declared names only, each once, within the limit."""
+    if request.content_length is not None and request.content_length > route.upload_limit:
+        raise _too_large(route.upload_limit)
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError):
+        raise InvalidError("invalid_body", "the request body is not multipart/form-data") from None
+    parts: dict[str, bytes] = {}
+    size = 0
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError:
+            raise InvalidError("invalid_body", "the multipart body is malformed") from None
+        if part is None:
+            break
+        name = getattr(part, "name", None)
+        if not isinstance(name, str) or name not in route.parts or name in parts:
+            raise InvalidError(
+                "invalid_body",
+                "the multipart body has an unknown or repeated part",
+                {"errors": [{"path": str(name)[:64], "message": "unknown or repeated"}]},
+            )
+        chunks: list[bytes] = []
+        while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
+            size += len(chunk)
+            if size > route.upload_limit:
+                raise _too_large(route.upload_limit)
+            chunks.append(chunk)
+        parts[name] = b"".join(chunks)
+    missing = [name for name, required in route.parts.items() if required and name not in parts]
+    if missing:
+        raise InvalidError(
+            "invalid_body",
+            f"the multipart body has no {missing[0]!r} part",
+            {"errors": [{"path": name, "message": "is required"} for name in missing]},
+        )
+    return parts
 
 
 def _too_large(limit: int) -> TooLargeError:

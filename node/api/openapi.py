@@ -96,10 +96,17 @@ def _operation(route: Route) -> dict[str, Any]:
             "content": {"application/json": {"schema": dict(route.body)}},
         }
     elif route.upload is not None:
+        upload: dict[str, Any] = {"type": "string", "format": "binary"}
+        if route.parts:
+            upload = {
+                "type": "object",
+                "properties": {name: dict(upload) for name in route.parts},
+                "required": [name for name, required in route.parts.items() if required],
+            }
         operation["requestBody"] = {
             "required": True,
             "description": f"at most {route.upload_limit} bytes",
-            "content": {route.upload: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {route.upload: {"schema": upload}},
         }
     success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
     if route.status != 204:

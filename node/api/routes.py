@@ -24,6 +24,8 @@ from node.api.validation import NAME
 PREFIX = "/api/v1"
 """Where the admin API is mounted."""
 
+MULTIPART = "multipart/form-data"
+
 JSON_BODY_LIMIT = 1 << 20
 """Largest JSON request body (1 MiB); a larger one is refused with 413 ``body_too_large``."""
 
@@ -74,9 +76,10 @@ class Route:
     ``path`` is relative to ``/api/v1`` with ``{name}`` placeholders (each checked against
     ``params``, a safe name by default); ``body`` is the JSON Schema of a JSON request body;
     ``upload`` names a non-JSON request media type (the raw bytes are ``Call.body``) with its
-    size limit ``upload_limit``; ``query`` maps query parameters to schemas (integers are
-    converted before checking); ``response`` is the schema of the ``status`` response, or
-    ``None`` with ``media`` for a non-JSON response.
+    size limit ``upload_limit`` — for ``multipart/form-data``, ``Call.body`` maps each part
+    named in ``parts`` (name → required) to its bytes; ``query`` maps query parameters to
+    schemas (numbers converted before checking); ``response`` is the schema of the ``status``
+    response, or ``None`` with ``media`` for a non-JSON response.
     """
 
     method: str
@@ -88,6 +91,7 @@ class Route:
     body: Mapping[str, Any] | None = None
     upload: str | None = None
     upload_limit: int = JSON_BODY_LIMIT
+    parts: Mapping[str, bool] = field(default_factory=dict)
     query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     response: Mapping[str, Any] | None = None

@@ -14,6 +14,7 @@ from network.identity import Identity
 from node.api.app import create_app
 from node.api.routes import Route
 from node.config import NodeConfig
+from node.consent.policies import PolicyStore
 from node.events import EventBus
 from node.home import create_home
 from node.service import NodeService
@@ -59,7 +60,16 @@ async def node_service(directory: Path) -> AsyncIterator[NodeService]:
     """A real node service on a fresh home in ``directory`` (not started: no ports open)."""
     home, _ = create_home(directory / "home", NodeConfig(name="NGO A"))
     service = NodeService.open(home, clock=lambda: NOW)
+    compose_missing_parts(service)
     try:
         yield service
     finally:
         await service.aclose("test_ended")
+
+
+def compose_missing_parts(service: NodeService) -> None:
+    """Fill the parts the service does not compose yet, built as their owners document."""
+    if service.policies is None:
+        service.policies = PolicyStore(
+            service.connection, audit=service.audit, publish=service.events.publish
+        )
