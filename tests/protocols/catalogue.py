@@ -59,7 +59,9 @@ def opened_to(runner: Runner, party: int, n: int) -> list[list[int]]:
     for shares in by_label.values():
         senders = sorted(shares)[: committee.threshold + 1]
         weights = shamir.lagrange(tuple(committee.point(p) for p in senders), 0)
-        total = sum(int(w) * shares[p].astype(object) for w, p in zip(weights, senders))
+        total = sum(
+            int(w) * shares[p].astype(object) for w, p in zip(weights, senders, strict=True)
+        )
         opened.append([int(v) % MODULUS for v in np.asarray(total).reshape(-1)])
     return opened
 

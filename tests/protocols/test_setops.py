@@ -162,7 +162,8 @@ def test_intersection_opens_only_the_recipients_membership_bits() -> None:
     results, runner = _run("intersection", lists, n_external=1, recipients=(1,))
     assert sorted(lists[0][i] for i in results[1]) == [2, 3]
     (bits,) = opened_to(runner, 1, 3)
-    assert sorted(set(bits)) == [0, 1] and sum(bits) == 2
+    assert sorted(set(bits)) == [0, 1]
+    assert sum(bits) == 2
     for party in (0, 2, 3):
         assert opened_to(runner, party, 3) == []
         assert results[party] is None
