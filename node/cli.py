@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "node.commands.dataspace",
     "node.commands.status",
     "node.commands.peers",
+    "node.commands.dataset",
+    "node.commands.policy",
+    "node.commands.audit",
     "node.commands.demo",
     "node.commands.bench",
 )

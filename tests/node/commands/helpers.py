@@ -24,7 +24,7 @@ from node.cli import main
 from node.config import NodeConfig
 from node.home import Home, create_home
 from node.service import NodeService
-from tests.node.api.helpers import NOW
+from tests.node.api.helpers import NOW, compose_missing_parts
 
 T = TypeVar("T")
 
@@ -46,6 +46,7 @@ class RunningNode:
 
     async def _start(self) -> None:
         self.service = NodeService.open(self.home, clock=lambda: NOW)
+        compose_missing_parts(self.service)
         self._runner = web.AppRunner(create_app(self.service, clock=lambda: NOW))
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
