@@ -7,8 +7,10 @@ nodes dial each other at once, the link whose initiator has the smaller node id 
 other is closed, on both sides alike; a node that dials again while its old link still looks
 alive replaces it (the old one is stale: a node with a working link does not dial). A connection
 must finish its websocket upgrade within ``UPGRADE_DEADLINE`` seconds and its handshake within
-the channel's deadline. Every refused handshake and every ended link is logged once
-(``link.refused``, ``link.ended``) with its stable code.
+the channel's deadline. Every link's TCP socket gets bounded kernel buffers (``SEND_BUFFER``,
+``RECEIVE_BUFFER``), so a small record never waits behind megabytes queued in the kernel. Every
+refused handshake and every ended link is logged once (``link.refused``, ``link.ended``) with
+its stable code.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket as socketlib
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import structlog
@@ -32,6 +36,10 @@ BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 UPGRADE_DEADLINE = 5.0
 """Seconds a new connection has to send its whole upgrade request (slow clients are dropped)."""
+SEND_BUFFER = 128 << 10
+"""``SO_SNDBUF`` of every link's socket: bounds what waits in the kernel ahead of a small record."""
+RECEIVE_BUFFER = 128 << 10
+"""``SO_RCVBUF`` of every link's socket (0: the kernel's own, which grows to MiBs under load)."""
 
 
 class WebSocketPipe:
@@ -39,6 +47,7 @@ class WebSocketPipe:
 
     def __init__(self, socket: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._socket = socket
+        _bound_kernel_buffers(socket.get_extra_info("socket"))
 
     async def send(self, data: bytes) -> None:
         """Send one binary message."""
@@ -201,6 +210,18 @@ class PeerHost:
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
+
+
+def _bound_kernel_buffers(sock: Any) -> None:
+    """Cap the kernel's buffering on a link's TCP socket, so a small record queued after bulk
+    data waits behind at most this much (Linux doubles the value for its bookkeeping)."""
+    if sock is None:  # a transport without a socket
+        return
+    with contextlib.suppress(OSError):
+        if SEND_BUFFER:
+            sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, SEND_BUFFER)
+        if RECEIVE_BUFFER:
+            sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, RECEIVE_BUFFER)
 
 
 def _log_end(node_id: str, error: NetworkError) -> None:

@@ -1,6 +1,7 @@
 """``confide bench engine``: the engine's tasks side by side with MPyC, as ratios.
 
-Each task runs three Confide parties as separate OS processes over loopback sockets, then the
+Each task runs three Confide parties as separate OS processes, linked on loopback by the
+encrypted links (websocket, Noise XX, frames; ``node.mesh``), then the
 same task in MPyC 0.11 (three processes, vectorised secure arrays), in the same run. The ratio is
 ``anchor_seconds / seconds``: how many times faster Confide is.
 """
@@ -52,12 +53,11 @@ def run_case(
     with_anchor: bool,
     progress: Callable[[str], None],
     timeout: float = 900.0,
-    transport: str = "loopback",
 ) -> dict[str, Any]:
     """Measure one case (and its anchor) and return its result row."""
     size = case.quick_size if quick else case.size
     progress(f"{case.name} {size:,}: confide …")
-    ours = run_parties(PARTY_MODULE, case.task, size, seed, timeout, transport)
+    ours = run_parties(PARTY_MODULE, case.task, size, seed, timeout)
     row: dict[str, Any] = {
         "name": case.name,
         "parties": N_PARTIES,
@@ -67,7 +67,6 @@ def run_case(
         "bytes_per_party": ours.bytes_per_party,
         "peak_rss_bytes": ours.peak_rss_bytes,
         "correct": ours.correct,
-        "transport": transport,
         "anchor": None,
         "anchor_seconds": None,
         "anchor_bytes_per_party": None,
@@ -89,11 +88,10 @@ def run_suite(
     with_anchor: bool = True,
     only: Sequence[str] = (),
     progress: Callable[[str], None] = lambda _: None,
-    transport: str = "loopback",
 ) -> dict[str, Any]:
     """Run every selected case; the JSON document of ``confide bench engine --json``."""
     cases = [c for c in SUITE if not only or c.name in only]
-    results = [run_case(c, quick, seed, with_anchor, progress, transport=transport) for c in cases]
+    results = [run_case(c, quick, seed, with_anchor, progress) for c in cases]
     return {"suite": "engine", "quick": quick, "results": results}
 
 

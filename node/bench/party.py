@@ -1,10 +1,9 @@
 """One party of an engine benchmark, run as its own OS process.
 
 ``python -m node.bench.party --task lt --size 1000 --party 0 --ports 7001,7002,7003 --seed 1``
-connects to the other parties on loopback (``--transport loopback``: the interim plain TCP
-transport; ``links``: websocket links with Noise XX and frames), agrees session keys,
-synchronises, runs the task and prints one JSON line: seconds, rounds, bytes sent, peak RSS and
-(party 0) correctness.
+links to the other parties on loopback over the encrypted links (websocket, Noise XX, frames;
+``node.mesh``), agrees session keys, synchronises, runs the task and prints one JSON line:
+seconds, rounds, bytes sent, peak RSS and (party 0) correctness.
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from network.driver import DriverStatistics, Transport, drive
-from network.loopback import LoopbackTransport
+from network.driver import DriverStatistics, drive
+from network.mpc import SessionTransport
 from node.bench.tasks import N_PARTIES, TASKS
 from node.mesh import join_mesh
 from node.runtime import tune_allocator
@@ -34,23 +32,12 @@ def _barrier(ctx: Context) -> Program[None]:
     yield Exchange("sync", dict.fromkeys(ctx.others, ping), dict.fromkeys(ctx.others, 1))
 
 
-async def _connect(
-    transport_kind: str, party: int, ports: list[int], seed: str
-) -> tuple[Transport, Callable[[], Awaitable[None]]]:
-    """The interim TCP transport, or the real links (websocket, Noise XX, frames)."""
-    if transport_kind == "links":
-        mesh = await join_mesh(party, ports, seed)
-        return mesh.transport, mesh.aclose
-    loopback = LoopbackTransport(party, dict(enumerate(ports)), timeout=600.0)
-    await loopback.start()
-    return loopback, loopback.aclose
-
-
 async def run_party(
-    task: str, size: int, party: int, ports: list[int], seed: int, transport_kind: str = "loopback"
+    task: str, size: int, party: int, ports: list[int], seed: int
 ) -> dict[str, object]:
     """Run one party of ``task`` and return its measurements."""
-    transport, close = await _connect(transport_kind, party, ports, f"bench|{task}|{size}|{seed}")
+    mesh = await join_mesh(party, ports, f"bench|{task}|{size}|{seed}")
+    transport = mesh.transport
     ctx = Context(party, Committee(N_PARTIES), SystemRandomSource())
     ctx.install_keys(await drive(key_setup(ctx), transport))
     definition = TASKS[task]
@@ -63,7 +50,7 @@ async def run_party(
     seconds = time.perf_counter() - start
     sent = _bytes_sent(transport) - sent_before
     await drive(_barrier(ctx), transport)
-    await close()
+    await mesh.aclose()
     report: dict[str, object] = {
         "party": party,
         "seconds": seconds,
@@ -76,8 +63,8 @@ async def run_party(
     return report
 
 
-def _bytes_sent(transport: Transport) -> int:
-    return int(getattr(transport, "bytes_sent", 0))
+def _bytes_sent(transport: SessionTransport) -> int:
+    return transport.bytes_sent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,13 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--party", type=int, required=True)
     parser.add_argument("--ports", required=True)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--transport", choices=["loopback", "links"], default="loopback")
     args = parser.parse_args(argv)
     tune_allocator()
     ports = [int(p) for p in args.ports.split(",")]
-    report = asyncio.run(
-        run_party(args.task, args.size, args.party, ports, args.seed, args.transport)
-    )
+    report = asyncio.run(run_party(args.task, args.size, args.party, ports, args.seed))
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
 

@@ -36,9 +36,7 @@ class RunReport:
     correct: bool
 
 
-def run_parties(
-    module: str, task: str, size: int, seed: int, timeout: float, transport: str = "loopback"
-) -> RunReport:
+def run_parties(module: str, task: str, size: int, seed: int, timeout: float) -> RunReport:
     """Run ``python -m module`` once per party and combine their JSON lines.
 
     ``seconds`` is the slowest party's; ``bytes_per_party`` the mean of what each sent.
@@ -60,8 +58,6 @@ def run_parties(
                 ports,
                 "--seed",
                 str(seed),
-                "--transport",
-                transport,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

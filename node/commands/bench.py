@@ -15,15 +15,13 @@ ROWS = {
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """Refuse ``--only`` names of the other suite, and ``--transport`` outside ``engine``."""
+    """Refuse ``--only`` names of the other suite."""
     parser: argparse.ArgumentParser = args.bench_parser
     choices = ROWS[args.suite]
     for name in args.only or ():
         if name not in choices:
             listed = ", ".join(repr(choice) for choice in choices)
             parser.error(f"argument --only: invalid choice: {name!r} (choose from {listed})")
-    if args.transport is not None and args.suite != "engine":
-        parser.error("argument --transport: applies to the engine suite only")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -47,7 +45,6 @@ def _bench(args: argparse.Namespace) -> int:
                 with_anchor=not args.no_anchor,
                 only=args.only or (),
                 progress=progress,
-                transport=args.transport or "loopback",
             )
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -78,10 +75,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="run only this row of the suite (repeatable)",
     )
     bench.add_argument("--seed", type=int, default=1, help="input generation seed")
-    bench.add_argument(
-        "--transport",
-        choices=["loopback", "links"],
-        default=None,
-        help="engine only: interim plain TCP (default) or the encrypted websocket links",
-    )
     bench.set_defaults(handler=_bench, bench_parser=bench)

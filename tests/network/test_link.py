@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,11 +11,17 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from structlog.testing import capture_logs
 
+from network import link as link_module
 from network.channel import PATH, PROTOCOL, LocalParty, allow_nodes
 from network.errors import NetworkError, WireCode
-from network.host import PeerHost
+from network.evilpeer import Echo, round_trip
+from network.framing import FrameEncodeError
+from network.host import RECEIVE_BUFFER, SEND_BUFFER, PeerHost
 from network.identity import Identity
+from network.link import INITIAL_WINDOW, MAX_LINK_UNREAD, MAX_SESSIONS, Session
+from network.session import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.asyncio
 
@@ -79,6 +86,15 @@ async def test_small_message_overtakes_bulk(pair: list[PeerHost]) -> None:
 
     await asyncio.gather(wait(rb_bulk, "big"), wait(rb_urgent, "ping"))
     assert order == ["ping", "big"]
+
+
+async def test_link_sockets_have_bounded_kernel_buffers(pair: list[PeerHost]) -> None:
+    """Both ends of a link cap SO_SNDBUF and SO_RCVBUF (Linux reports twice the value set)."""
+    a, b = pair
+    for host, other in ((a, b), (b, a)):
+        sock = host.link(other.node_id)._pipe._socket.get_extra_info("socket")  # type: ignore[union-attr]
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * RECEIVE_BUFFER
 
 
 async def test_unadmitted_node_is_refused() -> None:
@@ -163,3 +179,143 @@ async def test_plain_http_and_wrong_subprotocol_get_no_link(pair: list[PeerHost]
         assert message.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}
         await socket.close()
     assert len([n for n in (a.link(x) for x in ["none"]) if n]) == 0
+
+
+# --- flow control, the per-link cap and the session hook ------------------------------------
+
+
+async def test_message_of_the_largest_accepted_size_arrives(pair: list[PeerHost]) -> None:
+    """A message of exactly MAX_MESSAGE_BYTES of array list arrives without stalling on credit."""
+    a, b = pair
+    sender = a.link(b.node_id).session(21)  # type: ignore[union-attr]
+    receiver = b.link(a.node_id).session(21)  # type: ignore[union-attr]
+    words = (MAX_MESSAGE_BYTES - 24) // 8  # 8-byte list head, 16-byte array head (one dim)
+    big = np.arange(words, dtype=np.uint64)
+    await asyncio.wait_for(sender.send("big", (big,)), 30)
+    (got,) = await receiver.receive("big", 30)
+    assert got.size == words
+    assert int(got[-1]) == words - 1
+    del got, big
+    with pytest.raises(FrameEncodeError):  # one word more: no peer would take it
+        await sender.send("bigger", (np.zeros(words + 1, dtype=np.uint64),))
+    await sender.send("after", (np.ones(2, dtype=np.uint64),))
+    assert (await receiver.receive("after", 5))[0].tolist() == [1, 1]
+
+
+async def test_credit_comes_back_in_batches_and_streams_past_the_window(
+    pair: list[PeerHost],
+) -> None:
+    """Small round trips send no CREDIT; a stream longer than the window gets credit back."""
+    a, b = pair
+    a_link, b_link = a.link(b.node_id), b.link(a.node_id)
+    assert a_link is not None
+    assert b_link is not None
+    sender, receiver = a_link.session(22), b_link.session(22)
+    for index in range(200):
+        await sender.send(f"m{index}", (np.full(4, index, dtype=np.uint64),))
+        assert (await receiver.receive(f"m{index}", 5))[0][0] == index
+    assert sender._credit > INITIAL_WINDOW - 200 * 128  # no CREDIT was needed, none came
+    chunk = np.zeros(INITIAL_WINDOW // 8 // 4, dtype=np.uint64)  # a quarter window each
+
+    async def consume() -> None:
+        for index in range(6):
+            await receiver.receive(f"c{index}", 30)
+
+    reading = asyncio.create_task(consume())
+    for index in range(6):  # 1.5 windows: only credit granted back lets the last ones go
+        await asyncio.wait_for(sender.send(f"c{index}", (chunk,)), 30)
+    await asyncio.wait_for(reading, 30)
+    assert receiver.unread == 0
+    assert b_link.unread_bytes == 0
+
+
+async def test_link_cap_on_unread_bytes_aborts_only_the_session_over_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unread bytes past the link's cap: that session ends LINK_BUFFER_FULL, the link lives."""
+    monkeypatch.setattr(link_module, "MAX_LINK_UNREAD", 7 << 19)  # 3.5 MiB
+    a, b = await start_hosts(2)
+    try:
+        a_link = await a.connect(b.node_id, b.url)
+        b_link = await b.wait_for_link(a.node_id, 5)
+        mib = np.zeros(1 << 17, dtype=np.uint64)  # 1 MiB each
+        senders = [a_link.session(30 + i) for i in range(4)]
+        for index, sender in enumerate(senders):
+            await sender.send("m", (mib,))
+            await sender.send("ping", (np.full(1, index, dtype=np.uint64),))
+        receivers = [b_link.session(30 + i) for i in range(4)]
+        with pytest.raises(NetworkError) as refused:
+            await receivers[3].receive("m", 5)  # the fourth MiB passed the 3.5 MiB cap
+        assert refused.value.code == WireCode.LINK_BUFFER_FULL
+        assert b_link.unread_bytes <= 7 << 19
+        for index, receiver in enumerate(receivers[:3]):
+            assert (await receiver.receive("m", 5))[0].size == mib.size
+            assert (await receiver.receive("ping", 5))[0][0] == index
+        assert b_link.unread_bytes == 0
+        with pytest.raises(NetworkError) as told:
+            await senders[3].receive("never", 5)
+        assert told.value.code == WireCode.SESSION_ABORTED
+        await senders[0].send("still", (mib[:3],))
+        assert (await receivers[0].receive("still", 5))[0].size == 3
+        assert not a_link.is_closed
+        assert not b_link.is_closed
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_defaults_bound_a_link_below_its_sessions_windows() -> None:
+    """1,024 sessions × the window would be 65 GiB; the per-link cap holds a link to 256 MiB."""
+    assert MAX_SESSIONS * INITIAL_WINDOW > 256 * MAX_LINK_UNREAD
+    assert MAX_LINK_UNREAD == 256 << 20
+
+
+async def test_session_hook_that_raises_aborts_only_that_session() -> None:
+    """A hook raising on one session: it is aborted (323), logged once; the link carries on."""
+    parties = [party(1), party(2)]
+    allowed = allow_nodes([p.identity.node_id for p in parties])
+    echo = Echo()
+
+    def on_session(session: Session) -> None:
+        if session.kind == "bad":
+            raise ValueError("secret-looking text that must not be logged")
+        echo.on_session(session)
+
+    a, b = PeerHost(parties[0], allowed), PeerHost(parties[1], allowed, on_session=on_session)
+    for host in (a, b):
+        await host.start()
+    try:
+        a_link = await a.connect(b.node_id, b.url)
+        with capture_logs() as logs:
+            bad = a_link.session(40, "bad")
+            with pytest.raises(NetworkError) as caught:
+                await bad.receive("never", 5)
+            assert caught.value.code == WireCode.SESSION_ABORTED
+        await round_trip(a_link, 41)
+        assert not a_link.is_closed
+        aborted = [entry for entry in logs if entry["event"] == "session.aborted"]
+        assert len(aborted) == 1
+        assert aborted[0]["code"] == WireCode.SESSION_HANDLER_FAILED
+        assert aborted[0]["error"] == "ValueError"
+        assert "secret" not in repr(logs)
+    finally:
+        await echo.aclose()
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_reader_failing_unexpectedly_ends_the_link(pair: list[PeerHost]) -> None:
+    """An unexpected exception in the reader ends the link (LINK_LOST), never a deaf link."""
+    a, b = pair
+    a_link, b_link = a.link(b.node_id), b.link(a.node_id)
+    assert a_link is not None
+    assert b_link is not None
+
+    def broken(frame: object, size: int) -> None:
+        raise ValueError("a bug")
+
+    b_link._dispatch = broken  # type: ignore[method-assign]
+    await a_link.session(50).send("x", (np.ones(1, dtype=np.uint64),))
+    closed = await asyncio.wait_for(asyncio.shield(b_link.closed), 5)
+    assert closed.code == WireCode.LINK_LOST
+    assert (await asyncio.wait_for(asyncio.shield(a_link.closed), 5)).code == WireCode.LINK_LOST

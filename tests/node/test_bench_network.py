@@ -75,11 +75,11 @@ def test_cli_row_names_match_the_suite() -> None:
     [
         (("bench", "engine", "--only", "rtt"), "invalid choice: 'rtt'"),
         (("bench", "network", "--only", "sum"), "invalid choice: 'sum'"),
-        (("bench", "network", "--transport", "links"), "applies to the engine suite only"),
+        (("bench", "engine", "--transport", "links"), "unrecognized arguments: --transport"),
     ],
 )
 def test_options_of_the_other_suite_are_usage_errors(args: tuple[str, ...], message: str) -> None:
-    """A row name of the other suite, or --transport with network, exits 2 before running."""
+    """A row name of the other suite, or the removed --transport, exits 2 before running."""
     done = confide(*args, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr
