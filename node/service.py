@@ -41,6 +41,7 @@ from network.tasks import TaskSet
 from node.api import create_app
 from node.audit import AuditLog
 from node.config import Bootstrap, NodeConfig
+from node.consent.policies import PolicyStore
 from node.datasets import DatasetStore
 from node.dataspaces import Change, DataSpaces, Signed
 from node.errors import NodeError, UnavailableError
@@ -89,7 +90,7 @@ class NodeService:
         self.audit = AuditLog(connection, identity, clock=clock)
         self.dataspaces = DataSpaces(connection, identity, audit=self.audit)
         self.datasets = DatasetStore(connection, self.audit, publish=self.events.publish)
-        self.policies: Any = None
+        self.policies = PolicyStore(connection, audit=self.audit, publish=self.events.publish)
         self.negotiations: Any = None
         self.host: PeerHost | None = None
         self.discovery: Discovery | None = None
