@@ -1,0 +1,211 @@
+"""In-process nodes over real loopback links, each with its own store, for the run tests.
+
+Each node has a peer host, a SQLite store with audit log, agreements, datasets (one identifier
+list imported from CSV) and the run store, and a ``Computations``. ``agree`` builds a FINALIZED
+agreement with real Ed25519 signatures (each provider signs its decision, the proposer
+counter-signs) and stores it at every participant, with a usage limit at every provider so
+reservations can be counted. Every engine message a node receives is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from network.channel import LocalParty, allow_nodes
+from network.host import PeerHost
+from network.identity import Identity
+from node.audit import AuditLog
+from node.computations import Computations, RunStore
+from node.consent import messages
+from node.consent.agreements import Agreements
+from node.consent.manifest import Manifest, parse_manifest
+from node.consent.negotiation import UsageLimit
+from node.datasets import DatasetStore
+from node.store import open_store
+from protocols.field import Array
+
+SPACE = "test-space"
+POLICY = "pol-lists"
+SCHEMA = {"version": 1, "columns": [{"name": "name", "type": "identifier", "source": "Name"}]}
+
+
+def clock() -> int:
+    """Unix seconds now."""
+    return int(time.time())
+
+
+@dataclass
+class Node:
+    """One in-process node."""
+
+    name: str
+    identity: Identity
+    path: Path
+    agreements: Agreements
+    datasets: DatasetStore
+    runs: RunStore
+    host: PeerHost
+    computations: Computations
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    received: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def node_id(self) -> str:
+        """The node's id."""
+        return self.identity.node_id
+
+    def usage(self) -> int:
+        """Runs counted against the provider's policy now (reserved or committed)."""
+        return self.agreements.usage(POLICY, 86400, clock())
+
+
+async def start_node(
+    tmp_path: Path, name: str, identity: Identity, allowed: list[str], rows: list[str] | None
+) -> Node:
+    """A node with its store under ``tmp_path/name``; imports ``rows`` as dataset ``people``."""
+    connection = open_store(tmp_path / f"{name}.sqlite")
+    audit = AuditLog(connection, identity)
+    agreements = Agreements(connection, identity.node_id, audit)
+    datasets = DatasetStore(connection, audit)
+    if rows is not None and "people" not in {d.name for d in datasets.datasets()}:
+        csv = ("Name\n" + "\n".join(f'"{row}"' for row in rows) + "\n").encode()
+        datasets.import_bytes("people", csv, now=clock(), schema=SCHEMA)
+    runs = RunStore(connection, audit)
+    holder: list[Node] = []
+    local = LocalParty(identity, X25519PrivateKey.generate(), (SPACE,))
+    host = PeerHost(
+        local,
+        allow_nodes(allowed),
+        on_session=lambda s: holder[0].computations.on_session(s),  # noqa: PLW0108  # bound later
+    )
+    await host.start()
+    node = Node(name, identity, tmp_path, agreements, datasets, runs, host, None)  # type: ignore[arg-type]
+    node.computations = Computations(
+        host,
+        identity,
+        agreements,
+        datasets,
+        runs,
+        lambda manifest_id, run_id: agreements.reserve(manifest_id, run_id, clock()),
+        lambda kind, data: node.events.append((kind, dict(data))),
+        clock=clock,
+        run_timeout=60,
+        link_timeout=5.0,
+        observe=lambda run_id, sender, label, arrays: _record(node, run_id, sender, label, arrays),
+    )
+    node.computations.recover()
+    holder.append(node)
+    return node
+
+
+def _record(node: Node, run_id: str, sender: int, label: str, arrays: tuple[Array, ...]) -> None:
+    node.received.append((run_id, sender, label))
+
+
+async def start_nodes(tmp_path: Path, lists: dict[str, list[str] | None]) -> list[Node]:
+    """One node per entry of ``lists`` (name → identifiers, or None), every pair linked."""
+    identities = {name: Identity.generate() for name in lists}
+    allowed = [i.node_id for i in identities.values()]
+    nodes = [
+        await start_node(tmp_path, name, identities[name], allowed, rows)
+        for name, rows in lists.items()
+    ]
+    await link_all(nodes)
+    return nodes
+
+
+async def link_all(nodes: list[Node]) -> None:
+    """Connect every pair of nodes."""
+    for a, b in itertools.combinations(nodes, 2):
+        await a.host.connect(b.node_id, b.host.url)
+        await b.host.wait_for_link(a.node_id, 5)
+
+
+async def stop_nodes(nodes: list[Node]) -> None:
+    """Stop every node and close its store."""
+    for node in nodes:
+        await node.computations.aclose()
+        await node.host.aclose()
+        node.agreements.connection.close()
+
+
+def set_difference(
+    proposer: Node, others: list[Node], compute: list[Node], limit: int, bound: int = 64
+) -> Manifest:
+    """The proof-of-concept manifest: the proposer's list against the others' lists."""
+    now = clock()
+    return parse_manifest(
+        {
+            "version": 1,
+            "kind": "set_difference",
+            "parameters": {"limit": limit, "reveal_size": False},
+            "inputs": [
+                {"provider": n.node_id, "dataset": "people", "columns": ["name"], "bound": bound}
+                for n in [proposer, *others]
+            ],
+            "compute_parties": [n.node_id for n in compute],
+            "recipients": [proposer.node_id],
+            "proposer": proposer.node_id,
+            "purpose": "victim-support",
+            "data_space": SPACE,
+            "created_at": now - 5,
+            "expires_at": now + 3600,
+            "nonce": secrets.token_hex(16),
+        }
+    )
+
+
+def agree(
+    proposer: Node, providers: list[Node], everyone: list[Node], manifest: Manifest, forge: bool
+) -> None:
+    """Store a FINALIZED agreement on ``manifest`` at every node; ``forge`` breaks one
+    provider's signature in the proposer's copy."""
+    now = clock()
+    decisions = tuple(
+        sorted(
+            (
+                messages.sign_decision(
+                    p.identity,
+                    manifest.id,
+                    agreed=True,
+                    valid_until=now + 3000,
+                    max_runs=3,
+                    now=now,
+                )
+                for p in providers
+            ),
+            key=lambda d: d.provider,
+        )
+    )
+    signature = messages.countersign(proposer.identity, manifest, decisions)
+    bundle = messages.Finalized(manifest, decisions, signature)
+    for node in everyone:
+        copy = bundle
+        if forge and node is proposer:
+            bad = decisions[-1]
+            forged = replace(bad, signature=bytes(64))
+            copy = messages.Finalized(manifest, (*decisions[:-1], forged), signature)
+        node.agreements.finalize(copy, now)
+        if node in providers:
+            mine = next(d for d in decisions if d.provider == node.node_id)
+            node.agreements.put_decision(mine)
+            node.agreements.set_limits(manifest.id, [UsageLimit(POLICY, 10, 86400)])
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``predicate()`` holds, failing after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while not predicate():
+        if loop.time() > give_up:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
