@@ -142,6 +142,15 @@ def set_difference(
     proposer: Node, others: list[Node], compute: list[Node], limit: int, bound: int = 64
 ) -> Manifest:
     """The proof-of-concept manifest: the proposer's list against the others' lists."""
+    return set_difference_of(
+        proposer.node_id, [n.node_id for n in others], [n.node_id for n in compute], limit, bound
+    )
+
+
+def set_difference_of(
+    proposer: str, others: list[str], compute: list[str], limit: int, bound: int = 64
+) -> Manifest:
+    """The proof-of-concept manifest between node ids."""
     now = clock()
     return parse_manifest(
         {
@@ -149,12 +158,12 @@ def set_difference(
             "kind": "set_difference",
             "parameters": {"limit": limit, "reveal_size": False},
             "inputs": [
-                {"provider": n.node_id, "dataset": "people", "columns": ["name"], "bound": bound}
-                for n in [proposer, *others]
+                {"provider": node, "dataset": "people", "columns": ["name"], "bound": bound}
+                for node in [proposer, *others]
             ],
-            "compute_parties": [n.node_id for n in compute],
-            "recipients": [proposer.node_id],
-            "proposer": proposer.node_id,
+            "compute_parties": compute,
+            "recipients": [proposer],
+            "proposer": proposer,
             "purpose": "victim-support",
             "data_space": SPACE,
             "created_at": now - 5,
