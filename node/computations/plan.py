@@ -25,7 +25,7 @@ from network.canonical import Value
 from node.computations.inputs import ProviderInput, encoding_key
 from node.consent.manifest import Manifest, ManifestInput
 from node.errors import InvalidError
-from protocols import membership
+from protocols import membership, setops
 from protocols.field import Array
 from protocols.program import Context, Program, SessionKeys, external_key_setup, key_setup
 from protocols.shamir import Committee
@@ -153,7 +153,83 @@ def _set_difference(
     return {"identifiers": list[Value](found), "limit": limit}
 
 
+def _bounds(plan: Plan) -> list[int]:
+    """The providers' public bounds, in ``plan.providers`` order."""
+    by_index = {plan.positions[i.provider]: i.bound for i in plan.manifest.inputs}
+    return [by_index[p] for p in plan.providers]
+
+
+def _no_check(manifest: Manifest) -> None:
+    """Every manifest of the kind that validates is runnable."""
+
+
+def _check_intersection(manifest: Manifest) -> None:
+    if manifest.recipients[0] not in manifest.providers:
+        raise _unsupported("the recipient of an intersection must provide a list")
+
+
+def _intersection_size(
+    ctx: Context, plan: Plan, mine: ProviderInput | None, encoded: Array | None
+) -> Program[dict[str, Value] | None]:
+    """How many identifiers are on every list, to the recipients."""
+    size = yield from setops.intersection_size(
+        ctx, plan.providers, _bounds(plan), encoded, plan.recipients
+    )
+    return None if size is None else {"size": size}
+
+
+def _union_size(
+    ctx: Context, plan: Plan, mine: ProviderInput | None, encoded: Array | None
+) -> Program[dict[str, Value] | None]:
+    """How many distinct identifiers the lists hold together, to the recipients."""
+    size = yield from setops.union_size(
+        ctx, plan.providers, _bounds(plan), encoded, plan.recipients
+    )
+    return None if size is None else {"size": size}
+
+
+def _overlap_matrix(
+    ctx: Context, plan: Plan, mine: ProviderInput | None, encoded: Array | None
+) -> Program[dict[str, Value] | None]:
+    """Pairwise intersection sizes by pair of providers; suppressed cells are ``None``."""
+    minimum = plan.manifest.parameters["min_group_size"]
+    assert isinstance(minimum, int)
+    cells = yield from setops.overlap_matrix(
+        ctx, plan.providers, _bounds(plan), encoded, plan.recipients, minimum
+    )
+    if cells is None:
+        return None
+    rows: list[Value] = []
+    for (a, b), value, shown in zip(
+        setops.overlap_pairs(len(plan.providers)), cells.values, cells.shown, strict=True
+    ):
+        rows.append(
+            {
+                "a": plan.parties[plan.providers[a]],
+                "b": plan.parties[plan.providers[b]],
+                "count": int(value) if shown else None,
+            }
+        )
+    return {"cells": rows, "min_group_size": minimum}
+
+
+def _intersection(
+    ctx: Context, plan: Plan, mine: ProviderInput | None, encoded: Array | None
+) -> Program[dict[str, Value] | None]:
+    """The recipient's identifiers that are on every other list, to the recipient alone."""
+    (recipient,) = plan.recipients
+    indices = yield from setops.intersection(ctx, recipient, plan.providers, _bounds(plan), encoded)
+    if indices is None or mine is None:
+        return None
+    found = sorted(mine.identifiers[int(i)] for i in indices)
+    return {"identifiers": list[Value](found)}
+
+
 KINDS: Final[dict[str, Kind]] = {
     "set_difference": Kind(_check_set_difference, _set_difference),
+    "intersection_size": Kind(_no_check, _intersection_size),
+    "union_size": Kind(_no_check, _union_size),
+    "overlap_matrix": Kind(_no_check, _overlap_matrix),
+    "intersection": Kind(_check_intersection, _intersection),
 }
-"""The kinds this node can run, by manifest kind."""
+"""The kinds this node can run, by manifest kind (``aggregate`` is not wired yet)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from network.identity import Identity
 from node.computations.inputs import ProviderInput
 from node.computations.plan import party_program, plan_for
-from node.consent.manifest import parse_manifest
+from node.consent.manifest import Manifest, parse_manifest
 from node.errors import InvalidError
 from protocols.program import Context
 from protocols.randomness import InsecureSeededRandomSource
@@ -41,9 +43,81 @@ def test_shapes_this_node_cannot_run_are_refused() -> None:
     with pytest.raises(InvalidError) as error:
         plan_for(parse_manifest(body))
     assert error.value.code == "unsupported_computation"
-    body["kind"], body["parameters"] = "intersection", {}
-    with pytest.raises(InvalidError):
+    body["kind"], body["parameters"] = (
+        "aggregate",
+        {
+            "statistic": "count",
+            "value_column": None,
+            "group_by": [],
+            "dedup_by": None,
+            "min_group_size": 5,
+        },
+    )
+    with pytest.raises(InvalidError) as error:
         plan_for(parse_manifest(body))
+    assert error.value.code == "unsupported_computation"
+
+
+def manifest(kind: str, providers: list[str], compute: list[str], recipient: str) -> Manifest:
+    """A manifest of ``kind`` over one ``people`` list per provider."""
+    parameters: dict[str, object] = {"overlap_matrix": {"min_group_size": 2}}.get(kind, {})
+    return parse_manifest(
+        {
+            "version": 1,
+            "kind": kind,
+            "parameters": parameters,
+            "inputs": [
+                {"provider": p, "dataset": "people", "columns": ["name"], "bound": 8}
+                for p in providers
+            ],
+            "compute_parties": compute,
+            "recipients": [recipient],
+            "proposer": recipient,
+            "purpose": "monitoring",
+            "data_space": "test-space",
+            "created_at": 1,
+            "expires_at": 1 << 39,
+            "nonce": "0" * 32,
+        }
+    )
+
+
+def test_an_intersection_goes_to_a_recipient_with_a_list() -> None:
+    """A recipient that provides no list cannot receive an intersection."""
+    nodes = ids(4)
+    with pytest.raises(InvalidError) as error:
+        plan_for(manifest("intersection", nodes[:3], nodes[:3], nodes[3]))
+    assert error.value.code == "unsupported_computation"
+
+
+def run_kind(kind: str, lists: dict[str, list[str]], compute: list[str], recipient: str) -> Any:
+    """Run every party's program of ``kind`` in memory; the recipient's result body."""
+    plan = plan_for(manifest(kind, list(lists), compute, recipient))
+    programs = []
+    for index, node in enumerate(plan.parties):
+        mine = ProviderInput("people", "name", 8, tuple(lists[node])) if node in lists else None
+        ctx = Context(
+            index,
+            plan.committee,
+            InsecureSeededRandomSource(index),
+            n_participants=len(plan.parties),
+        )
+        programs.append(party_program(ctx, plan, mine, lambda phase: None))
+    results = Runner().run(programs)
+    assert all(r is None for i, r in enumerate(results) if i != plan.positions[recipient])
+    return results[plan.positions[recipient]]
+
+
+def test_the_set_kinds_match_plaintext() -> None:
+    """intersection_size, union_size, overlap_matrix and intersection over three lists."""
+    a, b, c, outside = ids(4)
+    lists = {a: ["x", "y", "z", "w"], b: ["x", "y", "v"], c: ["y", "x", "u"]}
+    assert run_kind("intersection_size", lists, [a, b, c], a) == {"size": 2}
+    assert run_kind("union_size", lists, [a, b, c], outside) == {"size": 6}
+    assert run_kind("intersection", lists, [a, b, c], b) == {"identifiers": ["x", "y"]}
+    matrix = run_kind("overlap_matrix", lists, [a, b, c], a)
+    counts = {frozenset((cell["a"], cell["b"])): cell["count"] for cell in matrix["cells"]}
+    assert counts == {frozenset((a, b)): 2, frozenset((a, c)): 2, frozenset((b, c)): 2}
 
 
 def run_in_memory(lists: dict[str, list[str]], compute: list[str], lea: str) -> Runner:
