@@ -13,13 +13,19 @@ links close, the audit log signs a checkpoint, the store is closed.
 
 Changes written to the store by another process while the node runs (the offline
 ``confide dataspace`` commands) are picked up within ``POLL_INTERVAL`` seconds
-(``PRAGMA data_version``); a new revocation is then spread by discovery at once.
+(``PRAGMA data_version``); a new revocation is then spread by discovery at once. When the
+node's own claims change (it joined a data space, or a credential of its own was revoked),
+``_refresh_claims`` updates what the handshake presents, replaces the ``Discovery`` object
+(its record is signed once, at construction) and dials the bootstrap nodes not yet joined.
+Peers already linked through the old discovery are re-dialled: a gossip session cannot be
+reopened on a link, so those links are closed first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from network.channel import LocalParty
 from network.dataspace import MembershipCredential, Revocation
 from network.discovery import Discovery
-from network.errors import NetworkError
+from network.errors import NetworkError, WireCode
 from network.host import PeerHost
 from network.identity import Identity
 from network.link import Session
@@ -102,6 +108,9 @@ class NodeService:
         self._tasks = TaskSet()
         self._runner: web.AppRunner | None = None
         self._data_version = -1
+        self._claims: tuple[object, ...] = ()
+        self._claims_lock = asyncio.Lock()
+        self._joined: set[str] = set()
         self._log = structlog.get_logger("node.service")
         self.dataspaces.changed.append(self._on_dataspace_change)
 
@@ -144,6 +153,7 @@ class NodeService:
         await self.host.start()
         self.liveness = Liveness(self.host)
         spaces = self.dataspaces.record_spaces(now)
+        self._claims = self._own_claims(now)
         if spaces:
             self.discovery = self._discovery(spaces, credentials)
         self.admin_url = await self._start_admin()
@@ -153,8 +163,7 @@ class NodeService:
         self._tasks.spawn(self._poll_store())
         self._tasks.spawn(self._probe_peers())
         self._tasks.spawn(self._expire_datasets())
-        for address in self._bootstrap():
-            self._tasks.spawn(self._join(address))
+        self._dial_new_bootstrap()
 
     def _discovery(
         self, spaces: dict[str, frozenset[str]], credentials: list[MembershipCredential]
@@ -201,6 +210,54 @@ class NodeService:
         host = self.config.admin.host
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
+    def _own_claims(self, now: int) -> tuple[object, ...]:
+        """What the node presents about itself: its spaces, roles and credentials."""
+        credentials = tuple(sorted(c.digest() for c in self.dataspaces.own_credentials(now)))
+        return (tuple(sorted(self.dataspaces.record_spaces(now).items())), credentials)
+
+    async def _refresh_claims(self) -> None:
+        """Present the node's current data spaces: handshake, discovery record, bootstrap."""
+        async with self._claims_lock:
+            host = self.host
+            now = self.clock()
+            claims = self._own_claims(now)
+            if host is None or claims == self._claims:
+                self._dial_new_bootstrap()
+                return
+            self._claims = claims
+            credentials = self.dataspaces.own_credentials(now)
+            host.local = dataclasses.replace(
+                host.local,
+                data_spaces=self.dataspaces.local_spaces(now),
+                credentials=tuple(c.encode() for c in credentials[:8]),
+            )
+            old, self.discovery = self.discovery, None
+            redial: list[Bootstrap] = []
+            if old is not None:
+                await old.aclose()
+                for node_id in sorted(old.known() - {self.identity.node_id}):
+                    signed = old.store.get(node_id, now)
+                    link = host.link(node_id)
+                    if signed is None or link is None:
+                        continue
+                    await link.aclose(WireCode.LINK_CLOSED, flush=1.0)
+                    redial.append(Bootstrap(node_id, signed.record.addresses[0]))
+            spaces = self.dataspaces.record_spaces(now)
+            if spaces:
+                self.discovery = self._discovery(spaces, credentials)
+            self._log.info("node.claims_changed", data_spaces=len(spaces), relinked=len(redial))
+            for entry in redial:
+                self._joined.add(entry.node_id)
+                self._tasks.spawn(self._join(entry))
+            self._dial_new_bootstrap()
+
+    def _dial_new_bootstrap(self) -> None:
+        """Join the bootstrap nodes not joined yet (an invitation may have brought new ones)."""
+        for entry in self._bootstrap():
+            if entry.node_id not in self._joined:
+                self._joined.add(entry.node_id)
+                self._tasks.spawn(self._join(entry))
+
     def _bootstrap(self) -> list[Bootstrap]:
         seen: dict[str, Bootstrap] = {}
         learnt = [Bootstrap.parse(a) for a in self.dataspaces.bootstrap()]
@@ -219,6 +276,7 @@ class NodeService:
         except (OSError, NetworkError, TimeoutError) as error:
             code = error.code.name if isinstance(error, NetworkError) else type(error).__name__
             self._log.warning("bootstrap.failed", peer=entry.node_id[:12], reason=code)
+            self._joined.discard(entry.node_id)  # tried again at the next data-space change
             return
         self._log.info("bootstrap.joined", peer=entry.node_id[:12])
         if self.liveness is not None:
@@ -239,6 +297,8 @@ class NodeService:
             self.discovery.membership = self.dataspaces.membership
             if isinstance(obj, Revocation):
                 self.discovery.revoke(obj)
+        if self.host is not None and change in {"credential", "revocation", "charter"}:
+            self._tasks.spawn(self._refresh_claims())
         self.events.publish(f"dataspace.{change}_changed", {"change": change})
 
     def _store_version(self) -> int:

@@ -212,3 +212,33 @@ def test_bad_node_toml_is_one_line_error(tmp_path: Path) -> None:
     done = confide("run", "--home", str(home), timeout=30)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == ["confide: node.toml: peers: unknown section"]
+
+
+@pytest.mark.timeout(120)
+def test_join_while_running_is_announced_without_restart(tmp_path: Path) -> None:
+    """A node that joins while running dials the bootstrap and is discovered by the other."""
+    lea_home, ngo_home = tmp_path / "lea", tmp_path / "ngo"
+    init(lea_home, "LEA", "--data-space", "nl-ht")
+    dataspace(lea_home, "create", "--role", "lea", "--role", "ngo", "--purpose", "monitoring")
+    ngo = init(ngo_home, "NGO")
+    nodes = [Node(lea_home), Node(ngo_home)]
+    try:
+        for node in nodes:
+            node.wait_for("node.started")
+        invitation = dataspace(lea_home, "invite", "--member", ngo["node_id"], "--role", "ngo")
+        dataspace(ngo_home, "join", invitation)
+        nodes[1].wait_for("node.claims_changed", timeout=20)
+        nodes[1].wait_for("bootstrap.joined", timeout=40)
+        end = time.monotonic() + 40
+        discovered: list[object] = []
+        while time.monotonic() < end and ngo["node_id"] not in discovered:
+            done = confide("peers", "--home", str(lea_home), "--json", timeout=30)
+            assert done.returncode == 0, done.stderr
+            discovered = [p["node_id"] for p in json.loads(done.stdout)["peers"] if p["discovered"]]
+            time.sleep(0.5)
+        assert ngo["node_id"] in discovered
+        for node in nodes:
+            assert node.stop() == 0
+    finally:
+        for node in nodes:
+            node.close()
