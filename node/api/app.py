@@ -12,9 +12,11 @@
 3. **log** — one ``api.request_completed`` line per request: method, route name, status and
    duration. Never a body, a query string or a header.
 
-Bodies: JSON routes read at most ``JSON_BODY_LIMIT`` bytes (413 past it), refuse malformed JSON
-with 400 ``malformed_json``, and check the body against the route's schema (400
-``invalid_body`` with every problem's JSON path). Path names are checked before the handler
+Bodies (``bodies.py``): JSON routes read at most ``JSON_BODY_LIMIT`` bytes (413 past it), refuse
+malformed JSON with 400 ``malformed_json``, and check the body against the route's schema (400
+``invalid_body`` with every problem's JSON path). Multipart uploads stream their file parts to
+the spool directory in the node home within the route's limit, and the files are removed when
+the handler returns. Path names are checked before the handler
 runs (400 ``invalid_name``). All validation failures are 400: clients branch on ``code``.
 """
 
@@ -24,6 +26,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -31,9 +34,10 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from node.api import audit, datasets, dataspaces, openapi, peers, policies, sse, status
+from node.api.bodies import Upload, clear_spool, parse_json, read_body, read_parts, spool_directory
 from node.api.routes import JSON_BODY_LIMIT, MULTIPART, PREFIX, ROUTES, Call, Reply, Route
 from node.api.validation import check, validator
-from node.errors import InvalidError, NodeError, TooLargeError, UnauthorizedError
+from node.errors import InvalidError, NodeError, UnauthorizedError
 
 # One module per resource, each with ``routes(service) -> list[Route]``; the order of the docs.
 RESOURCES: tuple[Any, ...] = (
@@ -48,6 +52,7 @@ RESOURCES: tuple[Any, ...] = (
 )
 
 SERVICE = web.AppKey("service", object)
+SPOOL = web.AppKey("spool", Path)
 TOKEN = web.AppKey("token", bytes)
 CLOCK: web.AppKey[Callable[[], int]] = web.AppKey("clock")
 
@@ -87,6 +92,10 @@ def create_app(
     app[ROUTES] = table
     app[TOKEN] = secret.encode()
     app[CLOCK] = clock
+    if any(route.files for route in table):
+        app[SPOOL] = spool_directory(service)
+        if app[SPOOL].name == "uploads":  # the node's own spool, not a shared temp dir
+            clear_spool(app[SPOOL])
     for route in table:
         app.router.add_route(route.method, PREFIX + route.path, _dispatcher(route), name=route.name)
     app.on_shutdown.append(_end_streams)
@@ -154,11 +163,12 @@ def _dispatcher(route: Route) -> Callable[[web.Request], Any]:
         query = _query(request, route, query_checkers)
         body: Any = None
         if route.upload == MULTIPART:
-            body = await _read_parts(request, route)
+            spool = request.app[SPOOL] if route.files else Path(".")
+            body = await read_parts(request, route, spool)
         elif route.upload is not None:
-            body = await _read(request, route.upload_limit)
+            body = await read_body(request, route.upload_limit)
         elif body_checker is not None:
-            body = _parse_json(await _read(request, JSON_BODY_LIMIT))
+            body = parse_json(await read_body(request, JSON_BODY_LIMIT))
             check(body_checker, body, code="invalid_body", what="the request body")
         call = Call(
             service=request.app[SERVICE],
@@ -168,7 +178,11 @@ def _dispatcher(route: Route) -> Callable[[web.Request], Any]:
             query=query,
             now=request.app[CLOCK](),
         )
-        result = await route.handler(call)
+        try:
+            result = await route.handler(call)
+        finally:
+            if isinstance(body, Upload):
+                body.close()
         if isinstance(result, Reply):
             status = result.status if result.status is not None else route.status
             if status == 204:
@@ -219,79 +233,6 @@ def _query(
         check(checker, raw, code="invalid_query", what=f"the query parameter {name!r}", root=name)
         values[name] = raw
     return values
-
-
-async def _read(request: web.Request, limit: int) -> bytes:
-    """The request body, refused with 413 if it is (or announces it is) over ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_parts(request: web.Request, route: Route) -> dict[str, bytes]:
-    """The parts of a multipart/form-data body: declared names only, each once, within the limit."""
-    if request.content_length is not None and request.content_length > route.upload_limit:
-        raise _too_large(route.upload_limit)
-    try:
-        reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError):
-        raise InvalidError("invalid_body", "the request body is not multipart/form-data") from None
-    parts: dict[str, bytes] = {}
-    size = 0
-    while True:
-        try:
-            part = await reader.next()
-        except ValueError:
-            raise InvalidError("invalid_body", "the multipart body is malformed") from None
-        if part is None:
-            break
-        name = getattr(part, "name", None)
-        if not isinstance(name, str) or name not in route.parts or name in parts:
-            raise InvalidError(
-                "invalid_body",
-                "the multipart body has an unknown or repeated part",
-                {"errors": [{"path": str(name)[:64], "message": "unknown or repeated"}]},
-            )
-        chunks: list[bytes] = []
-        while chunk := await part.read_chunk(1 << 16):  # type: ignore[union-attr]
-            size += len(chunk)
-            if size > route.upload_limit:
-                raise _too_large(route.upload_limit)
-            chunks.append(chunk)
-        parts[name] = b"".join(chunks)
-    missing = [name for name, required in route.parts.items() if required and name not in parts]
-    if missing:
-        raise InvalidError(
-            "invalid_body",
-            f"the multipart body has no {missing[0]!r} part",
-            {"errors": [{"path": name, "message": "is required"} for name in missing]},
-        )
-    return parts
-
-
-def _too_large(limit: int) -> TooLargeError:
-    return TooLargeError(
-        "body_too_large", f"the request body is over its limit of {limit} bytes", {"limit": limit}
-    )
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        position = getattr(error, "pos", getattr(error, "start", 0))
-        raise InvalidError(
-            "malformed_json", "the request body is not valid JSON", {"position": position}
-        ) from None
-    except RecursionError:
-        raise InvalidError("malformed_json", "the request body nests too deeply") from None
 
 
 def _from_http(error: web.HTTPException) -> NodeError:

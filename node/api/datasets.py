@@ -4,6 +4,11 @@ Import is an upload, never a server-side path: ``POST /datasets/{name}`` with a
 ``multipart/form-data`` body holding the CSV as part ``file`` and, optionally, the schema as
 part ``schema`` (JSON; inferred when absent). Options are query parameters. Backed by
 ``node.datasets.DatasetStore``; the API shows metadata and schemas, never a value.
+
+The CSV part is streamed to a temporary file in the node home (``bodies.py``) and imported in a
+worker thread on its own store connection (``DatasetStore.import_file_in_worker``), so a large
+import never holds the event loop; a few imports run at once, a few more wait, the rest are
+refused with 503 ``imports_busy``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from node.api.bodies import Upload
 from node.api.routes import MULTIPART, Call, Reply, Route, listing, obj
 from node.datasets import Limits
 from node.errors import InvalidError
@@ -69,9 +75,10 @@ def routes(service: Any) -> list[Route]:
             upload=MULTIPART,
             upload_limit=limits.max_bytes + (1 << 20),  # the CSV plus a schema part
             parts={"file": True, "schema": False},
+            files=frozenset({"file"}),
             query=_IMPORT_QUERY,
             response=REPORT_SCHEMA,
-            errors=(409, 413),
+            errors=(409, 413, 503),
             description="Parts: `file` (the CSV) and optionally `schema` (JSON; inferred when "
             "absent). `replace=true` overwrites a dataset of that name; `skip_invalid=true` "
             "imports the rows that parse and reports the others by line; `delimiter` "
@@ -120,12 +127,12 @@ async def _get(call: Call) -> Reply:
 
 
 async def _import(call: Call) -> Reply:
-    parts: dict[str, bytes] = call.body
-    schema = _schema(parts["schema"]) if "schema" in parts else None
+    upload: Upload = call.body
+    schema = _schema(upload.data["schema"]) if "schema" in upload.data else None
     delimiter = call.query.get("delimiter")
-    report = call.service.datasets.import_bytes(
+    report = await call.service.datasets.import_file_in_worker(
         call.params["name"],
-        parts["file"],
+        upload.files["file"],
         now=call.now,
         schema=schema,
         delimiter=_DELIMITERS[delimiter] if delimiter else None,

@@ -76,10 +76,12 @@ class Route:
     ``path`` is relative to ``/api/v1`` with ``{name}`` placeholders (each checked against
     ``params``, a safe name by default); ``body`` is the JSON Schema of a JSON request body;
     ``upload`` names a non-JSON request media type (the raw bytes are ``Call.body``) with its
-    size limit ``upload_limit`` — for ``multipart/form-data``, ``Call.body`` maps each part
-    named in ``parts`` (name → required) to its bytes; ``query`` maps query parameters to
-    schemas (numbers converted before checking); ``response`` is the schema of the ``status``
-    response, or ``None`` with ``media`` for a non-JSON response.
+    size limit ``upload_limit`` — for ``multipart/form-data``, ``Call.body`` is a
+    ``bodies.Upload`` of the parts named in ``parts`` (name → required): those named in
+    ``files`` streamed to temporary files (``Upload.files``, removed after the handler), the
+    others as bytes (``Upload.data``); ``query`` maps query parameters to schemas (numbers
+    converted before checking); ``response`` is the schema of the ``status`` response, or
+    ``None`` with ``media`` for a non-JSON response.
     """
 
     method: str
@@ -92,6 +94,7 @@ class Route:
     upload: str | None = None
     upload_limit: int = JSON_BODY_LIMIT
     parts: Mapping[str, bool] = field(default_factory=dict)
+    files: frozenset[str] = frozenset()
     query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     response: Mapping[str, Any] | None = None

@@ -8,8 +8,9 @@ schema are specified in docs/reference/dataset-format.md.
 from node.datasets.catalog import CatalogEntry, catalog, catalog_entry, rounded_rows
 from node.datasets.columns import ColumnData, NumberColumn
 from node.datasets.csvimport import Limits, RowError, Table, read_csv
+from node.datasets.metadata import DatasetInfo, ImportReport
 from node.datasets.schema import Column, Part, Schema, check_name, parse_schema
-from node.datasets.store import DatasetInfo, DatasetStore, ImportReport
+from node.datasets.store import DatasetStore
 
 __all__ = [
     "CatalogEntry",

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node.datasets.store import DatasetInfo, DatasetStore
+from node.datasets.metadata import DatasetInfo
+from node.datasets.store import DatasetStore
 
 
 def rounded_rows(count: int) -> int:

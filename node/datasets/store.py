@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from node.audit import AuditLog
+from node.datasets.background import ImportSlots
 from node.datasets.columns import ColumnData, decode_column, encode_column
-from node.datasets.csvimport import Limits, RowError, Table, read_csv
+from node.datasets.csvimport import Limits, Table, read_csv
+from node.datasets.metadata import DatasetInfo, ImportReport, info_from_row
 from node.datasets.schema import Schema, check_name, parse_schema
 from node.errors import ConflictError, InvalidError, NotFoundError, TooLargeError
+from node.offload import in_worker
 from node.store import migrate, transaction
 
 COMPONENT = "datasets"
@@ -54,54 +57,6 @@ STEPS = (
 Publish = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """The metadata of one stored dataset (never its values)."""
-
-    name: str
-    schema: Schema
-    row_count: int
-    skipped_rows: int
-    imported_at: int
-    source_sha256: str
-    expires_at: int | None
-
-    def expired(self, now: int) -> bool:
-        """Whether the dataset is past its expiry at ``now``."""
-        return self.expires_at is not None and self.expires_at <= now
-
-    def to_json(self) -> dict[str, Any]:
-        """The admin view (local only; other nodes see ``catalog.CatalogEntry``)."""
-        return {
-            "name": self.name,
-            "schema": self.schema.to_json(),
-            "row_count": self.row_count,
-            "skipped_rows": self.skipped_rows,
-            "imported_at": self.imported_at,
-            "source_sha256": self.source_sha256,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What an import stored, with the errors of the rows it skipped (``skip_invalid``)."""
-
-    dataset: DatasetInfo
-    inferred: bool
-    replaced: bool
-    errors: tuple[RowError, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form for the admin API and the CLI."""
-        return {
-            "dataset": self.dataset.to_json(),
-            "inferred": self.inferred,
-            "replaced": self.replaced,
-            "errors": [e.to_json() for e in self.errors],
-        }
-
-
 class DatasetStore:
     """The datasets of one node, over its store connection, auditing every change."""
 
@@ -117,8 +72,57 @@ class DatasetStore:
         self.audit = audit
         self.limits = limits or Limits()
         self.publish = publish
+        self.slots = ImportSlots()
+        self._write_lock = threading.Lock()  # one import writes at a time (they parse in parallel)
         connection.execute("PRAGMA secure_delete=ON")
         migrate(connection, COMPONENT, STEPS)
+
+    async def import_file_in_worker(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        now: int,
+        schema: Schema | Mapping[str, Any] | None = None,
+        delimiter: str | None = None,
+        skip_invalid: bool = False,
+        replace: bool = False,
+        expires_at: int | None = None,
+        actor: str | None = None,
+    ) -> ImportReport:
+        """``import_file`` off the event loop: in a worker thread on its own store connection,
+        within ``slots`` (``imports_busy`` when too many run or wait). See background.py."""
+        check_name(name)
+
+        def work(connection: sqlite3.Connection) -> ImportReport:
+            return self._twin(connection).import_file(
+                name,
+                path,
+                now=now,
+                schema=schema,
+                delimiter=delimiter,
+                skip_invalid=skip_invalid,
+                replace=replace,
+                expires_at=expires_at,
+                actor=actor,
+            )
+
+        async with self.slots.slot():
+            return await in_worker(self.connection, work)
+
+    def _twin(self, connection: sqlite3.Connection) -> DatasetStore:
+        """This store over another connection to the same file (for a worker thread)."""
+        if connection is self.connection:
+            return self
+        audit = AuditLog(
+            connection,
+            self.audit.identity,
+            checkpoint_every=self.audit.checkpoint_every,
+            clock=self.audit.clock,
+        )
+        twin = DatasetStore(connection, audit, limits=self.limits, publish=self.publish)
+        twin._write_lock = self._write_lock
+        return twin
 
     def import_file(
         self,
@@ -206,14 +210,14 @@ class DatasetStore:
     def datasets(self) -> list[DatasetInfo]:
         """Every stored dataset, by name."""
         rows = self.connection.execute(_SELECT + "ORDER BY name")
-        return [_info(row) for row in rows]
+        return [info_from_row(row) for row in rows]
 
     def get(self, name: str) -> DatasetInfo:
         """The metadata of dataset ``name`` (``dataset_not_found`` if none)."""
         row = self.connection.execute(_SELECT + "WHERE name = ?", (check_name(name),)).fetchone()
         if row is None:
             raise NotFoundError("dataset_not_found", "no dataset by that name", {"dataset": name})
-        return _info(row)
+        return info_from_row(row)
 
     def schema(self, name: str) -> Schema:
         """The schema of dataset ``name``."""
@@ -275,7 +279,7 @@ class DatasetStore:
             rows = self.connection.execute(
                 _SELECT + "WHERE expires_at <= ? ORDER BY name", (now,)
             ).fetchall()
-            expired = [_info(row) for row in rows]
+            expired = [info_from_row(row) for row in rows]
             for info in expired:
                 self._remove(info, now=now, actor=None, reason="expired")
         if expired:
@@ -295,8 +299,12 @@ class DatasetStore:
         return row.fetchone() is not None
 
     def _write(self, info: DatasetInfo, table: Table, *, replace: bool, actor: str | None) -> bool:
-        """Store ``table`` as ``info`` in one audited transaction; True if it replaced one."""
-        with transaction(self.connection):
+        """Store ``table`` as ``info`` in one audited transaction; True if it replaced one.
+
+        The columns are encoded before the transaction starts, so the write lock is held only
+        for the inserts."""
+        blobs = [encode_column(table.columns[column.name]) for column in info.schema.columns]
+        with self._write_lock, transaction(self.connection):
             replaced = self._exists(info.name)
             if replaced and not replace:
                 raise _exists_error()
@@ -314,11 +322,11 @@ class DatasetStore:
                     info.expires_at,
                 ),
             )
-            for position, column in enumerate(info.schema.columns):
+            for position, (column, blob) in enumerate(zip(info.schema.columns, blobs, strict=True)):
                 self.connection.execute(
                     "INSERT INTO dataset_columns (dataset, position, name, data) "
                     "VALUES (?, ?, ?, ?)",
-                    (info.name, position, column.name, encode_column(table.columns[column.name])),
+                    (info.name, position, column.name, blob),
                 )
             self.audit.append(
                 "dataset.imported",
@@ -361,20 +369,6 @@ _INSERT = (
     "INSERT INTO datasets (name, schema, row_count, skipped_rows, imported_at, source_sha256, "
     "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _info(row: sqlite3.Row | tuple[Any, ...]) -> DatasetInfo:
-    """Metadata from a ``_SELECT`` row."""
-    name, schema, row_count, skipped, imported_at, source_sha256, expires_at = tuple(row)
-    return DatasetInfo(
-        name=name,
-        schema=parse_schema(json.loads(schema)),
-        row_count=row_count,
-        skipped_rows=skipped,
-        imported_at=imported_at,
-        source_sha256=source_sha256,
-        expires_at=expires_at,
-    )
 
 
 def _exists_error() -> ConflictError:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from node.datasets import store as dataset_store
 from tests.node.api.helpers import NOW, auth, node_service, serve
 
 CSV = (
@@ -149,3 +153,31 @@ async def test_retention(tmp_path: Path) -> None:
             "/api/v1/datasets/d/expiry", json={"expires_at": "soon"}, headers=auth(token)
         )
         assert (await response.json())["error"]["code"] == "invalid_body"
+
+
+@pytest.mark.asyncio
+async def test_node_answers_other_requests_while_an_import_parses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import parsing in its worker does not hold the loop: /status answers meanwhile."""
+    parsing, answered = threading.Event(), threading.Event()
+    real_read_csv = dataset_store.read_csv
+
+    def slow_read_csv(*args: Any, **kwargs: Any) -> Any:
+        parsing.set()
+        held = answered.wait(timeout=10)  # on the loop, this would wait out its timeout
+        assert held, "the status request was not answered while the import parsed"
+        return real_read_csv(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_store, "read_csv", slow_read_csv)
+    async with node_service(tmp_path) as service, serve(service) as client:
+        token = service.admin_token
+        upload = asyncio.ensure_future(_upload(client, token, "d", CSV, SCHEMA))
+        while not parsing.is_set():
+            await asyncio.sleep(0.01)
+        status = await client.get("/api/v1/status", headers=auth(token))
+        assert status.status == 200
+        answered.set()
+        response = await upload
+        assert response.status == 201, await response.text()
+    assert not list((tmp_path / "home" / "uploads").glob("*"))
