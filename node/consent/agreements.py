@@ -28,7 +28,7 @@ from typing import Final
 from node.audit import AuditLog
 from node.consent import messages
 from node.consent.manifest import Manifest
-from node.consent.negotiation import Event, Negotiation, Role, State, step
+from node.consent.negotiation import Event, Negotiation, Role, State, UsageLimit, step
 from node.errors import ConflictError, ForbiddenError, NotFoundError
 from node.store import migrate, transaction
 
@@ -96,16 +96,6 @@ STEPS: Final = (
     ) STRICT;
     """,
 )
-
-
-@dataclass(frozen=True)
-class UsageLimit:
-    """A policy's ``count ≤ max_count per window`` limit that runs of a manifest count against."""
-
-    policy_id: str
-    max_count: int
-    window: int
-    """Seconds of the sliding window."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +183,7 @@ class Agreements:
         reason: str | None = None,
         constraint: str | None = None,
         actor: str | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> Negotiation:
         """Apply ``event`` (the table decides) and store the result, audited as ``consent.<event>``.
 
@@ -225,7 +216,9 @@ class Agreements:
                     "the negotiation changed meanwhile; read it again",
                     {"manifest_id": negotiation.manifest_id},
                 )
-            self._audit(f"consent.{event.value}", _details(after), now, actor)
+            self._audit(
+                f"consent.{event.value}", {**_details(after), **(details or {})}, now, actor
+            )
         return after
 
     def get(self, manifest_id: str, provider: str, role: Role) -> Negotiation | None:
@@ -408,6 +401,16 @@ class Agreements:
             "SELECT COUNT(*) FROM consent_usage u JOIN consent_runs r ON r.run_id = u.run_id"
             " WHERE u.policy_id = ? AND r.state != ? AND r.reserved_at > ? AND r.reserved_at <= ?",
             (policy_id, RELEASED, now - window, now),
+        ).fetchone()
+        return int(row[0])
+
+    def usage_since(self, policy_id: str, since: int | None) -> int:
+        """Runs counted against ``policy_id`` reserved after ``since`` (``None``: ever); the
+        usage counter the policy evaluator reads."""
+        row = self.connection.execute(
+            "SELECT COUNT(*) FROM consent_usage u JOIN consent_runs r ON r.run_id = u.run_id"
+            " WHERE u.policy_id = ? AND r.state != ? AND r.reserved_at > ?",
+            (policy_id, RELEASED, -1 if since is None else since),
         ).fetchone()
         return int(row[0])
 

@@ -162,7 +162,7 @@ def _decision_body(
         "manifest": manifest_id,
         "provider": provider,
         "outcome": outcome,
-        "reason": reason,
+        "reason": None if reason is None else str(reason),
         "constraint": constraint,
         "valid_until": valid_until,
         "max_runs": max_runs,
@@ -289,7 +289,7 @@ def to_wire(message: Message) -> dict[str, Value]:
         body = {"type": "confirmed", "manifest": message.manifest_id}
     else:
         kind = "terminated" if isinstance(message, Terminated) else "retired"
-        body = {"type": kind, "manifest": message.manifest_id, "reason": message.reason}
+        body = {"type": kind, "manifest": message.manifest_id, "reason": str(message.reason)}
     return {"v": VERSION, **body}
 
 

@@ -22,11 +22,13 @@ A run may start only when every provider of the manifest is FINALIZED (:func:`ag
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from node.consent.evaluate import Verdict
+from node.consent.policy import Policy
 from node.errors import ConflictError
 
 
@@ -142,11 +144,80 @@ class IllegalTransitionError(ConflictError):
 
 
 @dataclass(frozen=True)
+class UsageLimit:
+    """A policy's ``count ≤ max_count per window`` limit that runs of a manifest count against."""
+
+    policy_id: str
+    max_count: int
+    window: int
+    """Seconds of the sliding window."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What this provider's own policies say about a manifest (all its inputs together)."""
+
+    allowed: bool
+    manual: bool = False
+    """A person must approve (an allowing policy asks for manual approval)."""
+    reason: str | None = None
+    """The refusal's reason code."""
+    constraint: str | None = None
+    """The JSON path of the failing part of the policy, when there is one."""
+    policies: tuple[tuple[str, int], ...] = ()
+    """(policy id, version) of each policy that allowed it (audited with the decision)."""
+    limits: tuple[UsageLimit, ...] = ()
+    """Usage limits each run of the manifest counts against."""
+    valid_until: int | None = None
+    """The latest time the allowing policies permit (None: the manifest's expiry)."""
+
+
+FOREVER: Final = 1 << 40
+"""The window of a ``count`` constraint without ``per``: every run ever."""
+
+
+def evaluation_from_verdicts(verdicts: Sequence[Verdict], policies: Sequence[Policy]) -> Evaluation:
+    """One :class:`Evaluation` from the verdicts on each of this provider's inputs.
+
+    Every input must be allowed (the first refusal is the answer); a person must approve if
+    any verdict says so. Each run counts against the ``count`` constraints of the policy each
+    verdict names (``lteq n``: n runs in the window, ``lt n``: n - 1); the agreement is valid
+    no longer than the earliest ``valid_until`` of those policies.
+    """
+    if not verdicts:
+        return Evaluation(allowed=False, reason="dataset_not_in_manifest")
+    for verdict in verdicts:
+        if not verdict.allowed:
+            return Evaluation(allowed=False, reason=verdict.code, constraint=verdict.path)
+    chosen = sorted({(v.policy_id, v.policy_version) for v in verdicts if v.policy_id})
+    by_key = {(p.id, p.version): p for p in policies}
+    used = [by_key[key] for key in chosen if key in by_key]
+    if len(used) != len(chosen):  # fail closed: a verdict names a policy not given here
+        return Evaluation(allowed=False, reason="no_policy")
+    limits = tuple(
+        UsageLimit(p.id, c.right if c.op == "lteq" else c.right - 1, c.per or FOREVER)
+        for p in used
+        for c in p.constraints
+        if c.left == "count" and isinstance(c.right, int) and not isinstance(c.right, bool)
+    )
+    until = [p.valid_until for p in used if p.valid_until is not None]
+    return Evaluation(
+        allowed=True,
+        manual=any(v.manual for v in verdicts),
+        policies=tuple((p.id, p.version) for p in used),
+        limits=limits,
+        valid_until=min(until) if until else None,
+    )
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Seconds each waiting state may last (never beyond the manifest's ``expires_at``)."""
 
     decision: int = 120
-    """Provider REQUESTED (evaluation) and proposer REQUESTED / AGREED (other providers)."""
+    """REQUESTED: the provider's evaluation, and the proposer's wait for a first answer.
+    (The proposer's AGREED lasts until the manifest expires: the other providers' own
+    deadlines end the proposal if one of them stalls.)"""
     approval: int = 3 * 24 * 3600
     """PENDING_APPROVAL: how long a request waits for a person."""
     countersignature: int = 300
@@ -189,7 +260,8 @@ def deadline_for(
     seconds = {
         State.REQUESTED: timeouts.decision,
         State.PENDING_APPROVAL: timeouts.approval,
-        State.AGREED: timeouts.countersignature if role is Role.PROVIDER else timeouts.approval,
+        # the proposer's AGREED waits for the slowest provider, whose own deadlines end it all
+        State.AGREED: timeouts.countersignature if role is Role.PROVIDER else expires_at - now,
         State.VERIFIED: timeouts.confirmation,
     }.get(state)
     if seconds is None:

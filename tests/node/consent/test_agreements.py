@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from node.audit import AuditLog
-from node.consent.agreements import Agreements, UsageLimit
+from node.consent.agreements import Agreements
 from node.consent.messages import Finalized, countersign, sign_decision
-from node.consent.negotiation import Event, Role, State, Timeouts, start
+from node.consent.negotiation import Event, Role, State, Timeouts, UsageLimit, start
 from node.errors import ConflictError, ForbiddenError, NotFoundError
 from node.store import open_store
 from tests.node.consent.negotiation_helpers import NOW, identity, make_manifest
