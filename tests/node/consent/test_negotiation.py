@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from node.consent.evaluate import Verdict
 from node.consent.negotiation import (
     EXPIRY_REASONS,
     TRANSITIONS,
@@ -15,14 +16,17 @@ from node.consent.negotiation import (
     Role,
     State,
     Timeouts,
+    UsageLimit,
     aggregate,
     deadline_for,
+    evaluation_from_verdicts,
     expire,
     may_run,
     next_deadline,
     start,
     step,
 )
+from node.consent.policy import Policy, parse_policy
 
 NOW = 1_000
 TIMEOUTS = Timeouts(decision=10, approval=100, countersignature=20, confirmation=30)
@@ -144,3 +148,42 @@ def test_next_deadline_and_timeout_validation() -> None:
     assert next_deadline([]) is None
     with pytest.raises(ValueError, match="approval"):
         Timeouts(approval=0)
+
+
+def _policy(policy_id: str, count: str, limit: int) -> Policy:
+    """A policy on dataset `clients` with one count constraint."""
+    return parse_policy(
+        {
+            "id": policy_id,
+            "dataset": "clients",
+            "permission": {
+                "action": ["union_size"],
+                "constraints": [{"left": "count", "op": count, "right": limit, "per": "P1D"}],
+            },
+            "approval": "auto",
+            "valid_until": "2030-01-01T00:00:00Z",
+        }
+    )
+
+
+def test_verdicts_combine_into_limits_and_the_first_refusal() -> None:
+    """Allowed verdicts give the chosen policies' count limits; any refusal is the answer."""
+    lteq, lt = _policy("pol-a", "lteq", 4), _policy("pol-b", "lt", 4)
+    allowed = [
+        Verdict(True, "allowed", "ok", "pol-a", lteq.version, manual=True),
+        Verdict(True, "allowed", "ok", "pol-b", lt.version),
+    ]
+    evaluation = evaluation_from_verdicts(allowed, [lteq, lt])
+    assert evaluation.allowed
+    assert evaluation.manual
+    assert evaluation.limits == (UsageLimit("pol-a", 4, 86400), UsageLimit("pol-b", 3, 86400))
+    assert evaluation.valid_until == lteq.valid_until
+    refused = Verdict(False, "constraint_failed", "no", "pol-b", 1, path="$.permission.x")
+    evaluation = evaluation_from_verdicts([allowed[0], refused], [lteq, lt])
+    assert (evaluation.allowed, evaluation.reason, evaluation.constraint) == (
+        False,
+        "constraint_failed",
+        "$.permission.x",
+    )
+    assert not evaluation_from_verdicts([], [lteq]).allowed
+    assert evaluation_from_verdicts(allowed, [lteq]).reason == "no_policy"
