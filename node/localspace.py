@@ -291,13 +291,17 @@ class LocalDataSpace:
         *,
         schema: Mapping[str, Any] | None = None,
         delimiter: str | None = None,
+        replace: bool = False,
     ) -> dict[str, Any]:
         """Upload a CSV to member ``slug``'s node as ``dataset`` (every row or none)."""
         parts = [("file", f"{dataset}.csv", "text/csv", data)]
         if schema is not None:
             parts.append(("schema", "schema.json", "application/json", json.dumps(schema).encode()))
         body, media = multipart(parts)
-        query = {"delimiter": DELIMITERS[delimiter] if delimiter else None}
+        query = {
+            "delimiter": DELIMITERS[delimiter] if delimiter else None,
+            "replace": replace or None,
+        }
         report: dict[str, Any] = (
             self.node(slug).client().upload(f"/datasets/{dataset}", body, media, query=query)
         )

@@ -11,6 +11,7 @@ ROWS = {
     "engine": ("sum", "mul", "lt", "eq", "membership"),
     # Kept here so `confide --help` need not import the suite; a test checks it matches SUITE.
     "network": ("handshake", "rtt", "throughput", "rtt_under_load", "mesh_30"),
+    "queries": ("set_difference", "union_size", "aggregate"),
 }
 
 
@@ -25,12 +26,21 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from node.bench import engine, network
+    from node.bench import engine, network, queries
+    from node.errors import NodeError
 
     _check_options(args)
     progress = (lambda _: None) if args.json else engine.stderr_progress
     try:
-        if args.suite == "network":
+        if args.suite == "queries":
+            document = queries.run_suite(
+                quick=args.quick,
+                seed=args.seed,
+                with_anchor=not args.no_anchor,
+                only=args.only or (),
+                progress=progress,
+            )
+        elif args.suite == "network":
             document = network.run_suite(
                 quick=args.quick,
                 seed=args.seed,
@@ -46,6 +56,9 @@ def _bench(args: argparse.Namespace) -> int:
                 only=args.only or (),
                 progress=progress,
             )
+    except NodeError as error:
+        sys.stderr.write(f"\nconfide: bench failed: {error.message}\n")
+        return 1
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         sys.stderr.write(f"\nconfide: bench failed: {reason}\n")
@@ -54,7 +67,8 @@ def _bench(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(document) + "\n")
     else:
         sys.stderr.write("\r\033[K")
-        table = network.format_table if args.suite == "network" else engine.format_table
+        tables = {"network": network.format_table, "queries": queries.format_table}
+        table = tables.get(args.suite, engine.format_table)
         sys.stdout.write(table(document) + "\n")
     return 0 if all(row["correct"] for row in document["results"]) else 1
 
