@@ -16,7 +16,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,19 @@ class AdminClient:
     def upload(
         self,
         path: str,
-        data: bytes,
+        data: bytes | Iterable[bytes],
         media: str,
         query: Mapping[str, object] | None = None,
+        *,
+        length: int | None = None,
     ) -> Any:
-        """POST raw bytes of type ``media`` (e.g. a CSV file) to ``/api/v1{path}``."""
-        return self.request("POST", path, raw=data, media=media, query=query)
+        """POST a body of type ``media`` (e.g. a multipart CSV upload) to ``/api/v1{path}``.
+
+        ``data`` is bytes, or an iterable of chunks sent as they come — with its exact
+        ``length`` (sent as Content-Length), else in chunked transfer encoding.
+        """
+        extra = {} if length is None else {"Content-Length": str(length)}
+        return self.request("POST", path, raw=data, media=media, query=query, extra=extra)
 
     def request(
         self,
@@ -93,13 +100,14 @@ class AdminClient:
         path: str,
         *,
         body: object = None,
-        raw: bytes | None = None,
+        raw: bytes | Iterable[bytes] | None = None,
         media: str = "application/json",
         query: Mapping[str, object] | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> Any:
         """One call; the decoded JSON of a success, ``None`` if it has no body."""
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        with self._open(method, path, data, media, query) as response:
+        with self._open(method, path, data, media, query, extra) as response:
             try:
                 payload = response.read()
             except (TimeoutError, ConnectionError):
@@ -135,7 +143,7 @@ class AdminClient:
         self,
         method: str,
         path: str,
-        data: bytes | None,
+        data: bytes | Iterable[bytes] | None,
         media: str,
         query: Mapping[str, object] | None,
         extra: Mapping[str, str] | None = None,

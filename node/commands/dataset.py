@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from node.commands.remote import add_common, call, fields, read_json_file, table
 
@@ -36,23 +38,26 @@ def _import(args: argparse.Namespace) -> int:
     from node.errors import InvalidError
 
     def action(client: Any) -> Any:
+        schema = _json(read_json_file(args.schema)) if args.schema else None
         try:
-            data = Path(args.file).read_bytes()
+            file = open(args.file, "rb")  # noqa: SIM115  # closed below, after the upload
         except OSError as error:
             reason = f"cannot read {args.file}: {error.strerror}"
             raise InvalidError("file_unreadable", reason) from None
-        parts = [("file", Path(args.file).name, "text/csv", data)]
-        if args.schema:
-            schema = read_json_file(args.schema)
-            parts.append(("schema", "schema.json", "application/json", _json(schema)))
-        body, media = multipart(parts)
-        query = {
-            "replace": args.replace or None,
-            "skip_invalid": args.skip_invalid or None,
-            "delimiter": args.delimiter,
-            "expires_at": args.expires_at,
-        }
-        return client.upload(f"/datasets/{args.name}", body, media, query=query)
+        with file:
+            parts: list[tuple[str, str, str, bytes | BinaryIO]] = [
+                ("file", Path(args.file).name, "text/csv", file)
+            ]
+            if schema is not None:
+                parts.append(("schema", "schema.json", "application/json", schema))
+            body, length, media = multipart_stream(parts)
+            query = {
+                "replace": args.replace or None,
+                "skip_invalid": args.skip_invalid or None,
+                "delimiter": args.delimiter,
+                "expires_at": args.expires_at,
+            }
+            return client.upload(f"/datasets/{args.name}", body, media, query=query, length=length)
 
     def render(report: dict[str, Any]) -> str:
         info = report["dataset"]
@@ -92,6 +97,44 @@ def multipart(parts: list[tuple[str, str, str, bytes]]) -> tuple[bytes, str]:
         chunks.extend([data, b"\r\n"])
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def multipart_stream(
+    parts: list[tuple[str, str, str, bytes | BinaryIO]],
+) -> tuple[Iterator[bytes], int, str]:
+    """Like ``multipart``, but file parts are read in 1 MiB chunks as the body is sent.
+
+    Returns the body as an iterator of chunks, its exact length (file sizes from ``fstat``) and
+    its media type: the CLI never holds a large CSV in memory.
+    """
+    boundary = "confide-" + secrets.token_hex(16)
+    pieces: list[bytes | BinaryIO] = []
+    length = 0
+    for name, filename, media, data in parts:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{_quoted(filename)}"\r\nContent-Type: {media}\r\n\r\n'
+        ).encode()
+        size = len(data) if isinstance(data, bytes) else _remaining(data)
+        pieces.extend([head, data, b"\r\n"])
+        length += len(head) + size + 2
+    tail = f"--{boundary}--\r\n".encode()
+    pieces.append(tail)
+    length += len(tail)
+
+    def chunks() -> Iterator[bytes]:
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                yield piece
+                continue
+            while block := piece.read(1 << 20):
+                yield block
+
+    return chunks(), length, f"multipart/form-data; boundary={boundary}"
+
+
+def _remaining(file: BinaryIO) -> int:
+    return os.fstat(file.fileno()).st_size - file.tell()
 
 
 def _quoted(filename: str) -> str:

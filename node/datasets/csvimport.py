@@ -126,7 +126,7 @@ def read_csv(
         where = f" (column {first.column!r}: {first.code})" if first.column else f" ({first.code})"
         raise InvalidError(
             "csv_rows_invalid",
-            f"{len(bad_rows)} rows do not parse; the first is line "
+            f"{_rows(len(bad_rows))} not parse; the first is line "
             f"{first.line}{where}. Nothing was imported",
             {
                 "rows": len(bad_rows),
@@ -298,3 +298,8 @@ def _too_large(what: str, limit: int, line: int) -> TooLargeError:
         message = f"the file has more than {limit} {what} (line {line})"
     code = "csv_cell_too_long" if what == "cell" else f"csv_too_many_{what}"
     return TooLargeError(code, message, {"limit": limit, "line": line})
+
+
+def _rows(count: int) -> str:
+    """``"1 row does"`` / ``"3 rows do"``."""
+    return "1 row does" if count == 1 else f"{count} rows do"

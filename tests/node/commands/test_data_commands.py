@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from node.commands.dataset import multipart_stream
 from tests.node.commands.helpers import cli, running_node
 
 CSV = b"name;dob;region\r\nJan Jansen;1990-01-31;Utrecht\r\nPiet Smit;1985-06-01;Zwolle\r\n"
@@ -127,3 +128,20 @@ def test_audit_show_verify_export(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert _reason(err) == [f"confide: {target} exists; not overwritten"]
         code, _, err = cli(capsys, "audit", "show", "--limit", "0", *home)
         assert code == 1
+
+
+def test_multipart_stream_length_and_chunks(tmp_path: Path) -> None:
+    """The streamed upload body is exactly as long as announced and holds the whole file."""
+    source = tmp_path / "big.csv"
+    source.write_bytes(b"naam\r\n" + b"x" * (3 << 20))
+    with source.open("rb") as file:
+        chunks, length, media = multipart_stream(
+            [("file", "big.csv", "text/csv", file), ("schema", "s.json", "application/json", b"{}")]
+        )
+        pieces = list(chunks)
+    body = b"".join(pieces)
+    assert len(body) == length
+    assert max(len(p) for p in pieces) <= 1 << 20
+    boundary = media.split("boundary=")[1]
+    assert body.endswith(f"--{boundary}--\r\n".encode())
+    assert source.read_bytes() in body
