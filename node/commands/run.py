@@ -56,6 +56,10 @@ def _run(args: argparse.Namespace) -> int:
     except StoreError as error:
         sys.stderr.write(f"confide: {error}\n")
         return 1
+    except OSError as error:  # e.g. the peer port is taken: one line, not a traceback
+        reason = error.strerror or type(error).__name__
+        sys.stderr.write(f"confide: the node cannot start ({reason})\n")
+        return 1
     return 0
 
 

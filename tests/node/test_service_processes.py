@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -153,3 +154,19 @@ def test_join_while_running_is_announced_without_restart(tmp_path: Path) -> None
     finally:
         for node in nodes:
             node.close()
+
+
+def test_taken_peer_port_is_a_one_line_error(tmp_path: Path) -> None:
+    """A peer port another process holds stops `run` with one line, not a traceback."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        home = tmp_path / "a"
+        done = confide("init", "--home", str(home), "--name", "A", "--peer-port", str(port))
+        assert done.returncode == 0, done.stderr
+        done = confide("run", "--home", str(home), timeout=30)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("confide: the node cannot start (")
+    assert "address already in use" in line

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from node.datasets import store as dataset_store
 from tests.node.api.helpers import NOW, auth, node_service, serve
@@ -181,3 +182,38 @@ async def test_node_answers_other_requests_while_an_import_parses(
         response = await upload
         assert response.status == 201, await response.text()
     assert not list((tmp_path / "home" / "uploads").glob("*"))
+
+
+@pytest.mark.asyncio
+async def test_bad_cells_never_reach_errors_logs_audit_or_events(tmp_path: Path) -> None:
+    """A name in a bad cell is in no API answer, log line, audit entry or published event."""
+    name = "Zwanhilde Oosterveld-Bakx"
+    csv = (
+        "naam;geboortedatum;leeftijd\r\n"
+        "Jan Jansen;1990-01-31;36\r\n"
+        f"Piet Smit;1985-06-01;{name}\r\n"  # a name where a number belongs
+        f"{name};1985-13-45;40\r\n"  # an impossible date in the identifier
+    ).encode()
+    schema = {
+        "columns": [
+            {"name": "persoon", "type": "identifier", "from": ["naam", "geboortedatum"]},
+            {"name": "leeftijd", "type": "integer"},
+        ]
+    }
+    async with node_service(tmp_path) as service, serve(service) as client:
+        token = service.admin_token
+        with capture_logs() as logs:
+            refused = await _upload(client, token, "d", csv, schema)
+            kept = await _upload(client, token, "d", csv, schema, skip_invalid="true")
+        completed = [e["route"] for e in logs if e["event"] == "api.request_completed"]
+        assert completed == ["datasets.upload", "datasets.upload"]
+        texts = [await refused.text(), await kept.text(), repr(logs)]
+        assert refused.status == 400
+        assert kept.status == 201
+        lines = [e["line"] for e in (await kept.json())["errors"]]
+        assert 3 in lines
+        texts += [row[0] for row in service.connection.execute("SELECT details FROM audit_entries")]
+        texts += [repr(event.data) for event in service.events._history]
+        for text in texts:
+            for part in ("Zwanhilde", "Oosterveld", "Bakx", "zwanhilde", "oosterveld"):
+                assert part not in text
