@@ -104,7 +104,7 @@ class NodeService:
         self.started_at: int | None = None
         self.admin_url: str | None = None
         self.session_handlers: list[Callable[[Session], None]] = []
-        self._parts: list[Part] = []
+        self._parts: list[Part] = [self.datasets]  # imports in a worker stop writing
         self._tasks = TaskSet()
         self._runner: web.AppRunner | None = None
         self._data_version = -1

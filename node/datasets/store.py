@@ -28,7 +28,13 @@ from node.datasets.columns import ColumnData, decode_column, encode_column
 from node.datasets.csvimport import Limits, Table, read_csv
 from node.datasets.metadata import DatasetInfo, ImportReport, info_from_row
 from node.datasets.schema import Schema, check_name, parse_schema
-from node.errors import ConflictError, InvalidError, NotFoundError, TooLargeError
+from node.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+)
 from node.offload import in_worker
 from node.store import migrate, transaction
 
@@ -74,6 +80,7 @@ class DatasetStore:
         self.publish = publish
         self.slots = ImportSlots()
         self._write_lock = threading.Lock()  # one import writes at a time (they parse in parallel)
+        self._closing = threading.Event()  # set by aclose: imports still parsing write nothing
         connection.execute("PRAGMA secure_delete=ON")
         migrate(connection, COMPONENT, STEPS)
 
@@ -122,7 +129,13 @@ class DatasetStore:
         )
         twin = DatasetStore(connection, audit, limits=self.limits, publish=self.publish)
         twin._write_lock = self._write_lock
+        twin._closing = self._closing
         return twin
+
+    async def aclose(self, reason: str) -> None:
+        """At shutdown: imports still parsing in a worker are abandoned before they write
+        (``node_stopping``); one already writing commits whole first."""
+        self._closing.set()
 
     def import_file(
         self,
@@ -304,7 +317,18 @@ class DatasetStore:
         The columns are encoded before the transaction starts, so the write lock is held only
         for the inserts."""
         blobs = [encode_column(table.columns[column.name]) for column in info.schema.columns]
-        with self._write_lock, transaction(self.connection):
+        with self._write_lock:
+            if self._closing.is_set():
+                raise UnavailableError(
+                    "node_stopping", "the node is stopping; the import was abandoned, nothing kept"
+                )
+            return self._insert(info, blobs, replace=replace, actor=actor)
+
+    def _insert(
+        self, info: DatasetInfo, blobs: list[bytes], *, replace: bool, actor: str | None
+    ) -> bool:
+        """The inserts of ``_write``, in one transaction with their audit entry."""
+        with transaction(self.connection):
             replaced = self._exists(info.name)
             if replaced and not replace:
                 raise _exists_error()

@@ -6,11 +6,13 @@ import asyncio
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from node import offload
 from node.audit_verify import verify_log
+from node.datasets import store as dataset_store
 from node.datasets.background import ImportSlots
 from node.errors import UnavailableError
 from tests.node.datasets.helpers import NOW, audit_events, csv_bytes, make_store
@@ -95,3 +97,32 @@ async def test_worker_connection_is_closed_even_when_the_work_fails(
     with pytest.raises(sqlite3.ProgrammingError):
         opened[0].execute("SELECT 1")
     assert datasets.datasets() == []
+
+
+@pytest.mark.asyncio
+async def test_an_import_parsing_at_shutdown_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aclose while an import parses: the worker abandons it (node_stopping), nothing stored."""
+    datasets, _ = make_store(tmp_path)
+    source = tmp_path / "in.csv"
+    source.write_bytes(csv_bytes(ROWS))
+    parsing, closed = threading.Event(), threading.Event()
+    real_read_csv = dataset_store.read_csv
+
+    def read_csv_until_closed(*args: Any, **kwargs: Any) -> Any:
+        parsing.set()
+        assert closed.wait(timeout=10)
+        return real_read_csv(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_store, "read_csv", read_csv_until_closed)
+    running = asyncio.ensure_future(datasets.import_file_in_worker("clients", source, now=NOW))
+    while not parsing.is_set():
+        await asyncio.sleep(0.01)
+    await datasets.aclose("shutdown")
+    closed.set()
+    with pytest.raises(UnavailableError) as stopped:
+        await running
+    assert stopped.value.code == "node_stopping"
+    assert datasets.datasets() == []
+    assert audit_events(datasets.connection) == []
