@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final, TypeAlias
 
 import msgpack
 
-from network.arraycodec import AnyArray, decode_arrays, encode_arrays, padding
+from network.arraycodec import AnyArray, array_parts, decode_arrays, padding
 from network.frameerrors import Cursor, FrameDecodeError, FrameEncodeError, FrameErrorCode
 
 __all__ = [  # the errors and decode_arrays are re-exported: links and tests reach them here
@@ -36,7 +36,7 @@ __all__ = [  # the errors and decode_arrays are re-exported: links and tests rea
     "NONCE_SIZE", "VERSION", "Abort", "Accept", "AnyArray", "Close", "Credit", "Data", "Frame",
     "FrameDecodeError", "FrameEncodeError", "FrameErrorCode", "FrameType", "Gossip", "Message",
     "Metadata", "Open", "Ping", "Pong", "decode_arrays", "decode_frame", "encode_frame",
-    "fragment",
+    "fragment", "single_record", "whole_message",
 ]  # fmt: skip
 
 VERSION: Final = 1
@@ -60,6 +60,10 @@ LAST: Final = 0x01
 HEADER: Final = struct.Struct("<BBBBQI")
 """version, type, flags, reserved (0), session id, body length."""
 _DATA_FIXED: Final = struct.Struct("<IIB")  # fragment index, message length, label length
+_DATA_HEAD: Final = struct.Struct("<BBBBQIIIB")
+"""The header and the fixed DATA fields in one layout (25 bytes): the per-message fast paths."""
+_DATA_START: Final = HEADER.size + _DATA_FIXED.size
+_ZEROS: Final = bytes(8)
 _U8: Final = struct.Struct("<B")
 _U16: Final = struct.Struct("<H")
 _U32: Final = struct.Struct("<I")
@@ -161,6 +165,8 @@ class Gossip:
     payload: bytes
 
 
+_DATA_TYPE: Final = int(FrameType.DATA)
+
 Frame: TypeAlias = Open | Accept | Data | Abort | Close | Credit | Ping | Pong | Gossip
 
 
@@ -253,6 +259,44 @@ def _decode_data(session_id: int, last: bool, body: Cursor) -> Data:
     if len(payload) > total:
         raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "payload exceeds message")
     return Data(session_id, label.decode("ascii"), index, total, last, payload)
+
+
+def whole_message(
+    record: bytes | bytearray | memoryview,
+) -> tuple[int, str, memoryview] | None:
+    """Session id, label and array list of a record holding one whole message, else None.
+
+    The fast path of a link's reader: a record that is a valid DATA frame with index 0, ``LAST``
+    and a payload of exactly the declared length is read with one ``struct`` layout and no
+    frame object. Any other record — another frame type, a fragment, or anything invalid —
+    gives None, and :func:`decode_frame` then decodes it or raises the precise error. The array
+    list is not checked here (``decode_arrays`` does). The payload is a view into ``record``.
+    """
+    view = memoryview(record).cast("B")
+    size = len(view)
+    if not _DATA_START < size <= MAX_RECORD:
+        return None
+    version, kind, flags, reserved, session_id, length, index, total, label_length = (
+        _DATA_HEAD.unpack_from(view)
+    )
+    start = _DATA_START + label_length
+    stop = start + padding(start)
+    if (
+        version != VERSION
+        or kind != _DATA_TYPE
+        or flags != LAST
+        or reserved
+        or not session_id
+        or length != size - HEADER.size
+        or index
+        or size - stop != total
+        or not 0 < label_length <= MAX_LABEL
+    ):
+        return None
+    label = bytes(view[_DATA_START:start])
+    if _LABEL.fullmatch(label) is None or view[start:stop] != _ZEROS[: stop - start]:
+        return None
+    return session_id, label.decode("ascii"), view[stop:]
 
 
 def _decode_reason(raw: memoryview) -> str:
@@ -388,17 +432,14 @@ def _data_prefix(
     session_id: int, label: bytes, index: int, total: int, last: bool, payload_length: int
 ) -> bytes:
     """Header, DATA fields, label and padding: everything before a payload of that length."""
-    padding = _label_padding(len(label))
-    length = _DATA_FIXED.size + len(label) + padding + payload_length
+    label_length = len(label)
+    pad = _label_padding(label_length)
+    length = _DATA_FIXED.size + label_length + pad + payload_length
     flags = LAST if last else 0
-    return b"".join(
-        (
-            HEADER.pack(VERSION, FrameType.DATA, flags, 0, session_id, length),
-            _DATA_FIXED.pack(index, total, len(label)),
-            label,
-            bytes(padding),
-        )
+    head = _DATA_HEAD.pack(
+        VERSION, FrameType.DATA, flags, 0, session_id, length, index, total, label_length
     )
+    return head + label + _ZEROS[:pad]
 
 
 def _check_data_fields(session_id: int, label: str) -> bytes:
@@ -424,6 +465,22 @@ def _encode_data(frame: Data) -> bytes:
     return prefix + bytes(frame.payload)
 
 
+def single_record(session_id: int, label: str, arrays: Sequence[AnyArray]) -> bytes | None:
+    """The one DATA record carrying a message, or None when it needs more than one record.
+
+    The fast path of ``Session.send``: arguments are checked as :func:`fragment` checks them,
+    and the record is built with one join (no intermediate array list). The bytes are exactly
+    ``fragment``'s for a one-record message; for None, call :func:`fragment`.
+    """
+    encoded = _check_data_fields(session_id, label)
+    parts, total = array_parts(arrays)
+    prefix = _data_prefix(session_id, encoded, 0, total, True, total)
+    if len(prefix) + total > MAX_RECORD:
+        return None
+    parts.insert(0, prefix)
+    return b"".join(parts)
+
+
 def fragment(message: Message, max_record: int = MAX_RECORD) -> Iterator[bytes]:
     """The DATA records of ``message``, each at most ``max_record`` bytes, in order.
 
@@ -433,7 +490,8 @@ def fragment(message: Message, max_record: int = MAX_RECORD) -> Iterator[bytes]:
     if not MIN_RECORD <= max_record <= MAX_RECORD:
         raise FrameEncodeError(f"max_record must be between {MIN_RECORD} and {MAX_RECORD}")
     label = _check_data_fields(message.session_id, message.label)
-    body = encode_arrays(message.arrays)
+    parts, _ = array_parts(message.arrays)
+    body = b"".join(parts)
     if len(body) > MAX_MESSAGE:
         raise FrameEncodeError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
     capacity = max_record - len(_data_prefix(message.session_id, label, 0, 0, False, 0))

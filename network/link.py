@@ -243,12 +243,19 @@ class Link:
     # --- reading --------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        receive, open_record, time = self._pipe.receive, self._cipher.open, self._loop.time
+        whole_message, whole = framing.whole_message, self._reassembler.whole
         try:
             while True:
-                data = await self._pipe.receive()
-                self._last_received = self._loop.time()
-                frame = framing.decode_frame(self._cipher.open(data))
-                self._dispatch(frame, len(data))
+                data = await receive()
+                self._last_received = time()
+                record = open_record(data)
+                found = whole_message(record)  # the fast path: a message in one record
+                message = None if found is None else whole(*found)
+                if message is not None:
+                    self._on_message(message, len(data))
+                else:  # everything else, including whatever is invalid: the full decoder
+                    self._dispatch(framing.decode_frame(record), len(data))
         except NetworkError as error:
             self._end(error)
         except (ConnectionError, RuntimeError):
@@ -309,17 +316,29 @@ class Link:
             session.abort(WireCode.SESSION_HANDLER_FAILED, "session handler failed")
 
     def _on_data(self, frame: framing.Data, size: int) -> None:
-        session = self._sessions.get(frame.session_id)
+        session = self._charged(frame.session_id, size - TAG_SIZE)
+        if session is not None:
+            message = self._reassembler.receive(frame)
+            session._received(frame.label, size - TAG_SIZE, message)
+
+    def _on_message(self, message: framing.Message, size: int) -> None:
+        """A whole message in one record (``_on_data`` without the reassembler)."""
+        session = self._charged(message.session_id, size - TAG_SIZE)
+        if session is not None:
+            session._received(message.label, size - TAG_SIZE, message)
+
+    def _charged(self, session_id: int, record_size: int) -> Session | None:
+        """The session a DATA record of this size is charged to, or None if it is dropped."""
+        session = self._sessions.get(session_id)
         if session is None:
-            if frame.session_id not in self._finished:  # else in flight when the session ended
-                self._refuse(frame.session_id, "no session")
-            return
-        record_size = size - TAG_SIZE
+            if session_id not in self._finished:  # else in flight when the session ended
+                self._refuse(session_id, "no session")
+            return None
         if self._unread + record_size > self._max_unread:
             session.abort(WireCode.LINK_BUFFER_FULL, "link buffer full")
-            return
+            return None
         session._charge(record_size)
-        session._received(frame.label, record_size, self._reassembler.receive(frame))
+        return session
 
     def _refuse(self, session_id: int, reason: str) -> None:
         self.enqueue_frame(framing.Abort(session_id, int(WireCode.PROTOCOL_VIOLATION), reason))

@@ -25,6 +25,7 @@ allow raises :class:`~network.errors.LocalProtocolError`. Messages never contain
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from enum import Enum
 from typing import Final, Literal
@@ -105,9 +106,12 @@ def _hkdf(chaining_key: bytes, input_key_material: bytes) -> tuple[bytes, bytes]
     return output1, output2
 
 
+_NONCE: Final = struct.Struct("<4xQ")
+
+
 def _nonce_bytes(nonce: int) -> bytes:
     """ChaChaPoly's 96-bit nonce: 32 zero bits, then ``nonce`` as 64-bit little-endian (§12.3)."""
-    return b"\x00\x00\x00\x00" + nonce.to_bytes(8, "little")
+    return _NONCE.pack(nonce)
 
 
 def _public_bytes(key: X25519PrivateKey) -> bytes:
@@ -184,19 +188,22 @@ class CipherState:
 
     def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
         """EncryptWithAd(ad, plaintext): ciphertext with its 16-byte tag; ``n`` advances."""
-        if self._aead is None:
+        aead = self._aead  # runs once per record: one key object, the nonce packed in place
+        if aead is None:
             return bytes(plaintext)
-        ciphertext = self._aead.encrypt(self._next_nonce(), plaintext, ad)
+        nonce = self._next_nonce() if self._nonce >= MAX_NONCE else _NONCE.pack(self._nonce)
+        ciphertext = aead.encrypt(nonce, plaintext, ad)
         self._nonce += 1
         return ciphertext
 
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
         """DecryptWithAd(ad, ciphertext): the plaintext; ``n`` advances only on success."""
-        if self._aead is None:
+        aead = self._aead
+        if aead is None:
             return bytes(ciphertext)
-        nonce = self._next_nonce()
+        nonce = self._next_nonce() if self._nonce >= MAX_NONCE else _NONCE.pack(self._nonce)
         try:  # a ciphertext shorter than the tag fails here too
-            plaintext = self._aead.decrypt(nonce, ciphertext, ad)
+            plaintext = aead.decrypt(nonce, ciphertext, ad)
         except InvalidTag:  # opaque on purpose: no chained exception, no detail
             raise RemoteProtocolError(
                 WireCode.RECORD_DECRYPT_FAILED, "authentication failed"

@@ -58,6 +58,25 @@ class Reassembler:
             self.abort(frame.session_id)
             raise
 
+    def whole(self, session_id: int, label: str, payload: memoryview) -> Message | None:
+        """The message of a one-record DATA frame, if :meth:`receive` would deliver it as is.
+
+        The fast path for what ``framing.whole_message`` found in a record: nothing partial
+        under the label, within the message limit, arrays well formed — then the message, its
+        arrays views of the record, with nothing held. Otherwise None, and the caller hands the
+        decoded frame to :meth:`receive`, which raises the precise error.
+        """
+        partials = self._partial.get(session_id)
+        if partials is not None and label in partials:
+            return None
+        if len(payload) > self.limits.max_message_bytes:
+            return None
+        try:
+            arrays = decode_arrays(payload)
+        except FrameDecodeError:
+            return None
+        return Message(session_id, label, arrays)
+
     def _receive(self, frame: Data) -> Message | None:
         if not frame.last and len(frame.payload) < self.limits.min_fragment_payload:
             raise FrameDecodeError(FrameErrorCode.FRAGMENT_MISMATCH, "tiny fragment")

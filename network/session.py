@@ -73,15 +73,15 @@ class Session:
         A message over ``MAX_MESSAGE_BYTES`` raises ``framing.FrameEncodeError`` (no peer would
         reassemble it); nothing is sent then.
         """
-        records = list(framing.fragment(framing.Message(self.session_id, label, arrays)))
-        if len(records) == 1:
-            record = records[0]
+        record = framing.single_record(self.session_id, label, arrays)
+        if record is not None:
             if self._credit < len(record) or self._failure is not None:
                 await self._take_credit(len(record))
             else:
                 self._credit -= len(record)
             await self.link.write_small(record)
             return
+        records = list(framing.fragment(framing.Message(self.session_id, label, arrays)))
         first = framing.decode_frame(records[0])
         assert isinstance(first, framing.Data)
         if first.total_length > MAX_MESSAGE_BYTES:
