@@ -9,7 +9,12 @@ again is ALIVE. Membership is advisory: running computations keep their own dead
 
 ``Liveness`` drives the detector over the links: pings and probe requests travel on the
 liveness session (``LIVENESS_SESSION``) of each link, so they are encrypted and authenticated
-like everything else.
+like everything else. Their messages are decoded by :func:`decode_liveness` (any bytes are
+accepted or raise ``DecodeError``); a peer that sends anything else has its liveness session
+aborted with ``PROTOCOL_VIOLATION`` and logged once (``liveness.refused``); the link and its
+other sessions carry on. A peer gets at most ``MAX_PENDING_ANSWERS`` probe requests answered at
+once; more are dropped unanswered, so a flood costs bounded memory. When a link is replaced (a
+re-dial, a restart), :meth:`Liveness.watch` moves to the new link's session.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final, TypeAlias
 
 import msgpack
 import numpy as np
+import structlog
 
-from network.errors import NetworkError
+from network.errors import DecodeError, NetworkError, WireCode
 from network.host import PeerHost
 from network.link import Session
 from network.tasks import TaskSet
@@ -33,6 +40,67 @@ LIVENESS_SESSION = 2
 INDIRECT_PROBES = 3
 PROBE_TIMEOUT = 1.0
 SUSPICION_TIMEOUT = 3.0
+MAX_PENDING_ANSWERS: Final = 16
+"""Probe requests from one peer answered at once; more are dropped unanswered."""
+MAX_LIVENESS_MESSAGE: Final = 256
+MAX_SERIAL: Final = (1 << 63) - 1
+MAX_TARGET: Final = 128
+_UNPACK_ERRORS: Final = (ValueError, TypeError, msgpack.UnpackException)
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Asks the receiver to confirm ``target`` is alive (itself, or a node it pings for us)."""
+
+    serial: int
+    target: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Answers the ping numbered ``serial``: ``ok`` if the target answered."""
+
+    serial: int
+    ok: bool
+
+
+LivenessMessage: TypeAlias = Ping | Ack
+
+
+def encode_liveness(message: LivenessMessage) -> bytes:
+    """The msgpack bytes of ``message`` (``docs/spec/discovery-and-liveness.md``)."""
+    if isinstance(message, Ping):
+        body: dict[str, object] = {"op": "ping", "n": message.serial, "target": message.target}
+    else:
+        body = {"op": "ack", "n": message.serial, "ok": message.ok}
+    packed: bytes = msgpack.packb(body)
+    return packed
+
+
+def decode_liveness(data: bytes) -> LivenessMessage:
+    """The liveness message in ``data``; raises ``DecodeError`` for anything else."""
+    if len(data) > MAX_LIVENESS_MESSAGE:
+        raise DecodeError("liveness message too long")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=3)
+    except _UNPACK_ERRORS:
+        raise DecodeError("liveness message is not msgpack") from None
+    if not isinstance(body, dict):
+        raise DecodeError("liveness message is not a map")
+    serial = body.get("n")
+    if type(serial) is not int or not 0 <= serial <= MAX_SERIAL:
+        raise DecodeError("serial out of range", "$.n")
+    op = body.get("op")
+    if op == "ping" and set(body) == {"op", "n", "target"}:
+        target = body["target"]
+        if not isinstance(target, str) or not 0 < len(target) <= MAX_TARGET:
+            raise DecodeError("target is not a node id", "$.target")
+        return Ping(serial, target)
+    if op == "ack" and set(body) == {"op", "n", "ok"}:
+        if not isinstance(body["ok"], bool):
+            raise DecodeError("ok is not a boolean", "$.ok")
+        return Ack(serial, body["ok"])
+    raise DecodeError("unknown op or keys", "$.op")
 
 
 class State(Enum):
@@ -114,6 +182,20 @@ class FailureDetector:
         return dead
 
 
+class _Watched:
+    """The liveness session with one peer, its send label counter and answers in progress."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.sent = 0
+        self.answering = 0
+
+    @property
+    def usable(self) -> bool:
+        """Whether the session can still carry pings (its link is up and it did not end)."""
+        return not self.session.link.is_closed and self.session.failure is None
+
+
 class Liveness:
     """Pings and indirect probes over the links of one host."""
 
@@ -121,11 +203,11 @@ class Liveness:
         self.host = host
         self.detector = FailureDetector()
         self._clock = clock or asyncio.get_running_loop().time
-        self._sessions: dict[str, Session] = {}
+        self._peers: dict[str, _Watched] = {}
         self._serial = 0
         self._replies: dict[int, asyncio.Future[bool]] = {}
         self._tasks = TaskSet()
-        self._send_counters: dict[int, list[int]] = {}
+        self._log = structlog.get_logger("network.liveness")
 
     def on_session(self, session: Session) -> None:
         """Host hook: a peer opened its liveness session."""
@@ -133,21 +215,25 @@ class Liveness:
             self.watch(session.link.peer.node_id)
 
     def watch(self, node_id: str) -> None:
-        """Start answering and probing ``node_id`` over its link."""
+        """Start answering and probing ``node_id`` over its link (again, if the link changed)."""
         link = self.host.link(node_id)
-        if link is None or node_id in self._sessions:
+        held = self._peers.get(node_id)
+        if link is None or (held is not None and held.session.link is link and held.usable):
             return
-        session = link.session(LIVENESS_SESSION, "liveness")
-        self._sessions[node_id] = session
+        try:
+            session = link.session(LIVENESS_SESSION, "liveness")
+        except NetworkError:  # the link just ended, or we aborted its liveness session
+            return
+        watched = self._peers[node_id] = _Watched(session)
         self.detector.apply(node_id, Event.HEARD, self._clock())
-        self._tasks.spawn(self._serve(node_id, session))
+        self._tasks.spawn(self._serve(node_id, watched))
 
     async def probe(self, node_id: str) -> State:
         """Ping ``node_id``; on silence ask others to probe it; return the resulting state."""
         if await self._ping(node_id, node_id):
             return self.detector.apply(node_id, Event.HEARD, self._clock())
         self.detector.apply(node_id, Event.PROBE_FAILED, self._clock())
-        helpers = [n for n in self._sessions if n != node_id]
+        helpers = [n for n, w in self._peers.items() if n != node_id and w.usable]
         random.shuffle(helpers)
         asked = helpers[:INDIRECT_PROBES]
         results = await asyncio.gather(*(self._ping(h, node_id) for h in asked))
@@ -164,15 +250,15 @@ class Liveness:
 
     async def _ping(self, via: str, target: str) -> bool:
         """Ask ``via`` to confirm ``target`` is alive (``via == target``: a direct ping)."""
-        session = self._sessions.get(via)
-        if session is None:
+        watched = self._peers.get(via)
+        if watched is None or not watched.usable:
             return False
         self._serial += 1
         serial = self._serial
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._replies[serial] = waiter
         try:
-            await self._send(session, {"op": "ping", "n": serial, "target": target})
+            await self._send(watched, Ping(serial, target))
             timeout = PROBE_TIMEOUT if via == target else 2 * PROBE_TIMEOUT
             return await asyncio.wait_for(waiter, timeout)
         except (TimeoutError, NetworkError):
@@ -180,31 +266,45 @@ class Liveness:
         finally:
             self._replies.pop(serial, None)
 
-    async def _serve(self, peer: str, session: Session) -> None:
+    async def _serve(self, peer: str, watched: _Watched) -> None:
         count = 0
-        with contextlib.suppress(NetworkError, ValueError, TypeError, KeyError):
+        try:
             while True:
                 count += 1
-                (payload,) = await session.receive(f"l{count}")
-                message = msgpack.unpackb(bytes(payload), raw=False)
+                arrays = await watched.session.receive(f"l{count}")
+                if len(arrays) != 1:
+                    raise DecodeError("a liveness message is one array")
+                message = decode_liveness(bytes(arrays[0]))
                 self.detector.apply(peer, Event.HEARD, self._clock())
-                if message["op"] == "ping":
-                    self._tasks.spawn(self._answer(session, message))
-                elif message["op"] == "ack":
-                    waiter = self._replies.get(int(message["n"]))
+                if isinstance(message, Ping):
+                    if watched.answering < MAX_PENDING_ANSWERS:
+                        watched.answering += 1
+                        self._tasks.spawn(self._answer(watched, message))
+                else:
+                    waiter = self._replies.get(message.serial)
                     if waiter is not None and not waiter.done():
-                        waiter.set_result(bool(message["ok"]))
+                        waiter.set_result(message.ok)
+        except DecodeError as error:
+            self._log.warning("liveness.refused", peer=peer, code=int(error.code))
+            watched.session.abort(WireCode.PROTOCOL_VIOLATION, "malformed liveness message")
+        except NetworkError:
+            pass  # the link ended; the host logs it
+        finally:
+            if self._peers.get(peer) is watched:
+                del self._peers[peer]
 
-    async def _answer(self, session: Session, message: dict[str, object]) -> None:
-        target = str(message["target"])
-        ok = target == self.host.node_id or await self._ping(target, target)
-        await self._send(session, {"op": "ack", "n": message["n"], "ok": ok})
+    async def _answer(self, watched: _Watched, ping: Ping) -> None:
+        try:
+            ok = ping.target == self.host.node_id or await self._ping(ping.target, ping.target)
+            with contextlib.suppress(NetworkError):
+                await self._send(watched, Ack(ping.serial, ok))
+        finally:
+            watched.answering -= 1
 
-    async def _send(self, session: Session, message: dict[str, object]) -> None:
-        counters = self._send_counters.setdefault(id(session), [0])
-        counters[0] += 1
-        payload = np.frombuffer(msgpack.packb(message), dtype=np.uint8)
-        await session.send(f"l{counters[0]}", (payload,))
+    async def _send(self, watched: _Watched, message: LivenessMessage) -> None:
+        watched.sent += 1
+        payload = np.frombuffer(encode_liveness(message), dtype=np.uint8)
+        await watched.session.send(f"l{watched.sent}", (payload,))
 
     async def aclose(self) -> None:
         """Stop serving and probing."""
