@@ -1,11 +1,15 @@
 """``confide run``: one ``NodeService`` composes the node's parts, its peer host and admin API.
 
 ``NodeService.open(home)`` loads the configuration, identity and store and builds the parts
-that exist (audit log, event bus, data spaces); other parts are attributes the admin API reads
-and their owners fill in (``datasets``, ``policies``, ``negotiations``): anything with an async
-``aclose(reason)`` can be registered with ``add_part`` and is stopped, newest first, at shutdown.
+that exist (audit log, event bus, data spaces, datasets, policies, agreements, runs); the admin
+API reads them as attributes. Anything with an async ``aclose(reason)`` can be registered with
+``add_part`` and is stopped, newest first, at shutdown.
 
-``start()`` listens on the peer port (admission by data-space membership credentials), starts
+``start()`` listens on the peer port (admission by data-space membership credentials), builds
+the consent protocol, the runs (``Computations``, whose interrupted runs are recovered first)
+and ``proposals`` (what ``/computations``, ``/approvals`` and ``/agreements`` serve) over it —
+a run is authorised by ``consent.authorize_run``, and the proposer's first run starts when its
+agreement is finalised — then starts
 discovery and liveness once the node belongs to a data space, dials the bootstrap nodes, serves
 the admin API on ``admin.host:admin.port`` and publishes its address in ``admin.url``.
 ``aclose(reason)`` undoes all of it in reverse: parts abort their in-flight work with the reason,
@@ -28,7 +32,7 @@ import contextlib
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
 import structlog
@@ -46,13 +50,17 @@ from network.liveness import Liveness, State
 from network.tasks import TaskSet
 from node.api import create_app
 from node.audit import AuditLog
+from node.computations import Computations, RunStore
 from node.config import Bootstrap, NodeConfig
+from node.consent.agreements import Agreements
 from node.consent.policies import PolicyStore
+from node.consent.protocol import ConsentProtocol
 from node.datasets import DatasetStore
 from node.dataspaces import Change, DataSpaces, Signed
 from node.errors import NodeError, UnavailableError
 from node.events import EventBus
 from node.home import Home
+from node.proposals import Proposals, policy_evaluator
 from node.store import open_store
 
 POLL_INTERVAL: Final = 1.0
@@ -67,6 +75,17 @@ class Part(Protocol):
     async def aclose(self, reason: str) -> None:
         """Abort in-flight work with ``reason`` and release resources."""
         ...
+
+
+class _Closing:
+    """A part whose ``aclose`` takes no reason."""
+
+    def __init__(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._close = close
+
+    async def aclose(self, reason: str) -> None:
+        """Close it (the reason is the caller's; this part has no work to abort)."""
+        await self._close()
 
 
 def system_clock() -> int:
@@ -97,7 +116,11 @@ class NodeService:
         self.dataspaces = DataSpaces(connection, identity, audit=self.audit)
         self.datasets = DatasetStore(connection, self.audit, publish=self.events.publish)
         self.policies = PolicyStore(connection, audit=self.audit, publish=self.events.publish)
-        self.negotiations: Any = None
+        self.agreements = Agreements(connection, identity.node_id, self.audit)
+        self.runs = RunStore(connection, self.audit)
+        self.consent: ConsentProtocol | None = None
+        self.computations: Computations | None = None
+        self.proposals: Proposals | None = None
         self.host: PeerHost | None = None
         self.discovery: Discovery | None = None
         self.liveness: Liveness | None = None
@@ -151,6 +174,7 @@ class NodeService:
             on_session=self._on_session,
         )
         await self.host.start()
+        self._start_computing(self.host)
         self.liveness = Liveness(self.host)
         spaces = self.dataspaces.record_spaces(now)
         self._claims = self._own_claims(now)
@@ -164,6 +188,55 @@ class NodeService:
         self._tasks.spawn(self._probe_peers())
         self._tasks.spawn(self._expire_datasets())
         self._dial_new_bootstrap()
+
+    def _start_computing(self, host: PeerHost) -> None:
+        """The consent protocol and the runs over ``host``; runs a crash cut short end first.
+
+        Every run is authorised by ``consent.authorize_run`` (the provider's policies evaluated
+        again, then the agreement's usage reserved), so a retired policy or agreement stops
+        a run at once.
+        """
+        evaluator = policy_evaluator(
+            self.identity.node_id, self.policies, self.dataspaces, self.agreements
+        )
+        self.consent = ConsentProtocol(
+            host, self.identity, self.agreements, evaluator, self._publish, clock=self.clock
+        )
+        self.computations = Computations(
+            host,
+            self.identity,
+            self.agreements,
+            self.datasets,
+            self.runs,
+            self.consent.authorize_run,
+            self._publish,
+            clock=self.clock,
+        )
+        ended = self.computations.recover()
+        if ended:
+            self._log.info("run.recovered", aborted=len(ended))
+        self.proposals = Proposals(
+            self.identity.node_id,
+            self.config.name,
+            self.consent,
+            self.computations,
+            self.agreements,
+            self.runs,
+            publish=self.events.publish,
+            data_space=self.config.data_space,
+            clock=self.clock,
+        )
+        self.session_handlers += [self.consent.on_session, self.computations.on_session]
+        self.add_part(_Closing(self.consent.aclose))
+        self.add_part(self.computations)
+        self.consent.start()
+
+    def _publish(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Events of the consent and run protocols: to the bus, and a finalised agreement to
+        the proposer's first run."""
+        self.events.publish(kind, data)
+        if kind == "agreement.finalized" and self.proposals is not None:
+            self.proposals.on_finalized(str(data["manifest_id"]))
 
     def _discovery(
         self, spaces: dict[str, frozenset[str]], credentials: list[MembershipCredential]

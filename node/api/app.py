@@ -33,7 +33,19 @@ import structlog
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from node.api import audit, datasets, dataspaces, openapi, peers, policies, sse, status
+from node.api import (
+    agreements,
+    approvals,
+    audit,
+    computations,
+    datasets,
+    dataspaces,
+    openapi,
+    peers,
+    policies,
+    sse,
+    status,
+)
 from node.api.bodies import Upload, clear_spool, parse_json, read_body, read_parts, spool_directory
 from node.api.routes import JSON_BODY_LIMIT, MULTIPART, PREFIX, ROUTES, Call, Reply, Route
 from node.api.validation import check, validator
@@ -46,6 +58,9 @@ RESOURCES: tuple[Any, ...] = (
     dataspaces,
     datasets,
     policies,
+    computations,
+    approvals,
+    agreements,
     audit,
     sse,
     openapi,

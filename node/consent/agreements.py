@@ -361,6 +361,13 @@ class Agreements:
             row["reason"],
         )
 
+    def agreement_ids(self) -> list[str]:
+        """The manifest ids of every agreement held here, active or retired, newest first."""
+        rows = self.connection.execute(
+            "SELECT manifest_id FROM consent_agreements ORDER BY finalized_at DESC, manifest_id"
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def require_active(self, manifest_id: str, now: int) -> Agreement:
         """The agreement, if a run may use it now; else ``ForbiddenError`` with a code.
 
