@@ -1,116 +1,44 @@
-"""The data spaces this node knows: charters, credentials, revocations and links, in SQLite.
+"""Charters and credentials: who belongs to which data space, as this node holds it.
 
-``DataSpaces`` owns the store component ``dataspaces`` and keeps a
-``network.membership.Membership`` view in step with it. It is what the handshake asks
-(``authorizer``), what the node record claims (``record_spaces``), and what the CLI and the admin
-API call to administer data spaces: create a charter, issue or endorse a credential, invite,
-join, revoke, link and unlink. Objects that need more signatures than this node can give are
-returned unsigned by others and can be passed around as documents (``node.documents``) to be
-co-signed (``sign``) and adopted (``adopt``) once complete.
-
-Every change is one transaction; the audit event (``dataspace.*``) is appended in it, and the
-``changed`` listeners (the spreading of revocations and links to peers) run after it commits.
+``DataSpaces`` owns the store component ``dataspaces`` (tables in ``node.dataspaces.tables``) and
+keeps a ``network.membership.Membership`` view in step with it. This half reads the store back
+(``reload``), answers the handshake (``authorizer``) and the node record (``record_spaces``), and
+administers charters and credentials: create a charter, issue or endorse a credential, join with
+an invitation, adopt a co-signed document. Revocations and links are the other half
+(``node.dataspaces.links``).
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal, Protocol, TypeAlias
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Literal
 
 from network.admission import data_space_authorizer
 from network.channel import Authorizer, Peer
-from network.dataspace import (
-    Admission,
-    Charter,
-    DataSpaceLink,
-    MembershipCredential,
-    Revocation,
-)
-from network.errors import NetworkError, ValidationError
+from network.dataspace import Admission, Charter, DataSpaceLink, MembershipCredential, Revocation
+from network.errors import NetworkError
 from network.identity import Identity
 from network.membership import Membership
-from node.errors import ConflictError, InvalidError, NotFoundError
+from node.dataspaces.links import LinksAndRevocations
+from node.dataspaces.tables import (
+    COMPONENT,
+    DAY,
+    STEPS,
+    AuditSink,
+    Change,
+    Signed,
+    checked,
+)
+from node.errors import ConflictError, InvalidError
 from node.store import migrate, transaction
 
-COMPONENT: Final = "dataspaces"
-STEPS: Final = (
-    """
-    CREATE TABLE dataspace_charters (
-        data_space TEXT PRIMARY KEY,
-        version    INTEGER NOT NULL,
-        encoded    BLOB NOT NULL,
-        adopted_at INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE dataspace_credentials (
-        digest      BLOB PRIMARY KEY,
-        data_space  TEXT NOT NULL,
-        member      TEXT NOT NULL,
-        serial      BLOB NOT NULL,
-        valid_until INTEGER NOT NULL,
-        own         INTEGER NOT NULL,
-        encoded     BLOB NOT NULL,
-        added_at    INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE dataspace_revocations (
-        digest     BLOB PRIMARY KEY,
-        data_space TEXT NOT NULL,
-        encoded    BLOB NOT NULL,
-        added_at   INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE dataspace_links (
-        digest     BLOB PRIMARY KEY,
-        space_a    TEXT NOT NULL,
-        space_b    TEXT NOT NULL,
-        encoded    BLOB NOT NULL,
-        added_at   INTEGER NOT NULL,
-        removed_at INTEGER
-    ) STRICT;
-    CREATE TABLE dataspace_bootstrap (
-        address    TEXT PRIMARY KEY,
-        data_space TEXT NOT NULL,
-        added_at   INTEGER NOT NULL
-    ) STRICT;
-    CREATE TABLE dataspace_counters (
-        name  TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
-    ) STRICT;
-    """,
-)
-DAY: Final = 86400
 MAX_RECORD_SPACES: Final = 4
 MAX_RECORD_ROLES: Final = 8
-Signed: TypeAlias = Charter | MembershipCredential | Revocation | DataSpaceLink
-Change: TypeAlias = Literal["credential", "revocation", "link", "charter", "unlink"]
 
 
-class AuditSink(Protocol):
-    """What this part needs of ``node.audit.AuditLog``."""
-
-    def append(self, event: str, details: Mapping[str, Any]) -> object:
-        """Append one entry inside the caller's transaction."""
-        ...
-
-
-class DataSpaceError(InvalidError):
-    """A signed object does not validate; ``details`` has its wire code and path."""
-
-    def __init__(self, error: NetworkError, what: str) -> None:
-        details: dict[str, Any] = {"wire_code": error.code.name.lower()}
-        if isinstance(error, ValidationError):
-            details["path"] = error.path
-        super().__init__(f"{what}_invalid", f"the {what} is not valid: {error.reason}", details)
-
-
-def _checked(what: str, check: Callable[[], Any]) -> Any:
-    try:
-        return check()
-    except NetworkError as error:
-        raise DataSpaceError(error, what) from None
-
-
-class DataSpaces:
+class DataSpaces(LinksAndRevocations):
     """The node's data-space state (store component ``dataspaces``)."""
 
     def __init__(
@@ -181,13 +109,6 @@ class DataSpaces:
         rows = self._db.execute("SELECT encoded FROM dataspace_charters ORDER BY data_space")
         return [Charter.decode(row[0]) for row in rows]
 
-    def charter(self, data_space: str) -> Charter:
-        """The charter of ``data_space``; ``NotFoundError`` if we hold none."""
-        charter = self.membership.charter(data_space)
-        if charter is None:
-            raise NotFoundError("data_space_unknown", "this node holds no charter for that space")
-        return charter
-
     def own_credentials(self, now: int) -> list[MembershipCredential]:
         """This node's credentials that are in their window and not revoked at ``now``."""
         rows = self._db.execute(
@@ -221,24 +142,6 @@ class DataSpaces:
             space: frozenset(sorted(roles)[:MAX_RECORD_ROLES])
             for space, roles in sorted(claims.items())[:MAX_RECORD_SPACES]
         }
-
-    def links(self) -> list[DataSpaceLink]:
-        """Every data-space link held and not unlinked."""
-        rows = self._db.execute(
-            "SELECT encoded FROM dataspace_links WHERE removed_at IS NULL ORDER BY added_at"
-        )
-        return [DataSpaceLink.decode(row[0]) for row in rows]
-
-    def revocations(self) -> list[Revocation]:
-        """Every revocation held."""
-        rows = self._db.execute("SELECT encoded FROM dataspace_revocations ORDER BY added_at")
-        return [Revocation.decode(row[0]) for row in rows]
-
-    def _revocations(self, data_space: str) -> list[Revocation]:
-        rows = self._db.execute(
-            "SELECT encoded FROM dataspace_revocations WHERE data_space = ?", (data_space,)
-        )
-        return [Revocation.decode(row[0]) for row in rows]
 
     def credentials(self, data_spaces: Iterable[str] | None = None) -> list[MembershipCredential]:
         """Credentials held (of any member), optionally only of ``data_spaces``."""
@@ -324,28 +227,6 @@ class DataSpaces:
 
     # -- changing --------------------------------------------------------------------------
 
-    def _commit(
-        self,
-        change: Change,
-        obj: Signed | None,
-        event: str,
-        details: dict[str, Any],
-        sql: str,
-        parameters: tuple[Any, ...],
-    ) -> None:
-        with transaction(self._db):
-            self._db.execute(sql, parameters)
-            if self._audit is not None:
-                self._audit.append(event, details)
-        if obj is not None:
-            self._seen.add(obj.digest())
-        for listener in list(self.changed):
-            listener(change, obj)
-
-    def sign(self, obj: Signed) -> Signed:
-        """``obj`` with this node's signature added (co-signing a document)."""
-        return obj.sign(self.identity)
-
     def create(
         self,
         data_space: str,
@@ -362,7 +243,7 @@ class DataSpaces:
         if self.membership.charter(data_space) is not None:
             raise ConflictError("data_space_exists", "a charter for that data space is held")
         keys = frozenset(governance) or frozenset({self.node_id})
-        charter = _checked(
+        charter = checked(
             "charter",
             lambda: Charter(
                 data_space=data_space,
@@ -389,9 +270,9 @@ class DataSpaces:
         if held is not None and held.digest() == charter.digest():
             return False
         if held is None:
-            _checked("charter", lambda: Membership([charter]))
+            checked("charter", lambda: Membership([charter]))
         else:
-            _checked("charter", lambda: self.membership.update_charter(charter))
+            checked("charter", lambda: self.membership.update_charter(charter))
         self._commit(
             "charter",
             charter,
@@ -412,7 +293,7 @@ class DataSpaces:
         self.charter(data_space)
         if not 1 <= valid_days <= 3660:
             raise InvalidError("validity_invalid", "validity must be 1 to 3660 days")
-        credential = _checked(
+        credential = checked(
             "credential",
             lambda: MembershipCredential(
                 data_space=data_space,
@@ -424,7 +305,7 @@ class DataSpaces:
             ).sign(self.identity),
         )
         assert isinstance(credential, MembershipCredential)
-        _checked("credential", lambda: self.membership.add_credential(credential))
+        checked("credential", lambda: self.membership.add_credential(credential))
         self.accept_credential(credential, now)
         return credential
 
@@ -435,7 +316,7 @@ class DataSpaces:
             "SELECT 1 FROM dataspace_credentials WHERE digest = ?", (key,)
         ).fetchone():
             return False
-        _checked("credential", lambda: self.membership.add_credential(credential))
+        checked("credential", lambda: self.membership.add_credential(credential))
         own = int(credential.member == self.node_id)
         self._commit(
             "credential",
@@ -480,112 +361,6 @@ class DataSpaces:
                         (address, charter.data_space, now),
                     )
         return credential
-
-    def revoke(
-        self,
-        data_space: str,
-        now: int,
-        *,
-        member: str | None = None,
-        serial: bytes | None = None,
-        effective_from: int | None = None,
-    ) -> Revocation:
-        """A revocation signed by this node; kept (and spread) at once if that suffices."""
-        charter = self.charter(data_space)
-        revocation = _checked(
-            "revocation",
-            lambda: Revocation(
-                data_space=data_space,
-                issued_at=now,
-                effective_from=now if effective_from is None else effective_from,
-                serial=serial,
-                member=member,
-            ).sign(self.identity),
-        )
-        assert isinstance(revocation, Revocation)
-        if charter.governance_threshold == 1:
-            self.accept_revocation(revocation, now)
-        return revocation
-
-    def accept_revocation(self, revocation: Revocation, now: int) -> bool:
-        """Keep a revocation signed by its data space's governance; ``True`` if new."""
-        key = revocation.digest()
-        if self._db.execute(
-            "SELECT 1 FROM dataspace_revocations WHERE digest = ?", (key,)
-        ).fetchone():
-            return False
-        _checked("revocation", lambda: self.membership.add_revocation(revocation))
-        target = "member" if revocation.member is not None else "serial"
-        self._commit(
-            "revocation",
-            revocation,
-            "dataspace.member_revoked",
-            {"data_space": revocation.data_space, "target": target},
-            "INSERT INTO dataspace_revocations VALUES (?, ?, ?, ?)",
-            (key, revocation.data_space, revocation.encode(), now),
-        )
-        return True
-
-    def link(
-        self, data_space: str, other: str, purposes: Iterable[str], now: int, valid_days: int = 365
-    ) -> DataSpaceLink:
-        """A link between two data spaces signed by this node; adopted if already complete."""
-        self.charter(data_space)
-        self.charter(other)
-        link = _checked(
-            "link",
-            lambda: DataSpaceLink(
-                data_spaces=(data_space, other),
-                purposes=frozenset(purposes),
-                issued_at=now,
-                valid_until=now + valid_days * DAY,
-            ).sign(self.identity),
-        )
-        assert isinstance(link, DataSpaceLink)
-        try:
-            self.membership.check_link(link, now)
-        except NetworkError:
-            return link  # the other governance must co-sign first
-        self.accept_link(link, now)
-        return link
-
-    def accept_link(self, link: DataSpaceLink, now: int) -> bool:
-        """Keep a link both governances signed; ``True`` if new (an unlinked one stays out)."""
-        key = link.digest()
-        if self._db.execute("SELECT 1 FROM dataspace_links WHERE digest = ?", (key,)).fetchone():
-            return False
-        _checked("link", lambda: self.membership.check_link(link, now))
-        first, second = link.data_spaces
-        self._commit(
-            "link",
-            link,
-            "dataspace.linked",
-            {"data_spaces": [first, second]},
-            "INSERT INTO dataspace_links VALUES (?, ?, ?, ?, ?, NULL)",
-            (key, first, second, link.encode(), now),
-        )
-        return True
-
-    def unlink(self, data_space: str, other: str, now: int) -> int:
-        """Stop honouring every link between the two data spaces here; returns how many."""
-        first, second = sorted((data_space, other))
-        count = self._db.execute(
-            "SELECT count(*) FROM dataspace_links WHERE space_a = ? AND space_b = ? "
-            "AND removed_at IS NULL",
-            (first, second),
-        ).fetchone()[0]
-        if not count:
-            raise NotFoundError("link_unknown", "no link between those data spaces is held")
-        self._commit(
-            "unlink",
-            None,
-            "dataspace.unlinked",
-            {"data_spaces": [first, second]},
-            "UPDATE dataspace_links SET removed_at = ? WHERE space_a = ? AND space_b = ? "
-            "AND removed_at IS NULL",
-            (now, first, second),
-        )
-        return int(count)
 
     def adopt(self, obj: Signed, now: int) -> bool:
         """Keep a completed document of any kind; ``True`` if it was new."""
