@@ -11,6 +11,10 @@ Buffers are bounded: each direction reads at most ``chunk_size`` bytes ahead, ho
 chunks (for a swap) and waits for the write buffer to drain before reading again, so a slow or
 blackholed side pushes back on the sender through TCP.
 
+With ``tls`` (a server ``ssl.SSLContext``) the proxy terminates TLS: clients dial it with
+``wss://`` and it forwards the decrypted bytes to the target, as a TLS-terminating reverse proxy
+in front of a node does. Chunks and faults then apply to the bytes inside TLS.
+
 It never binds or connects to anything but 127.0.0.1.
 """
 
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import copy
 import socket
+import ssl
 import struct
 from dataclasses import dataclass, field
 from enum import Enum
@@ -137,12 +142,18 @@ class FaultProxy:
     """``async with FaultProxy(target_port, plan) as proxy:`` then connect to ``proxy.port``."""
 
     def __init__(
-        self, target_port: int, plan: FaultPlan | None = None, *, chunk_size: int = CHUNK_SIZE
+        self,
+        target_port: int,
+        plan: FaultPlan | None = None,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not 0 < target_port < 1 << 16 or chunk_size < 1:
             raise ValueError("target port or chunk size out of range")
         self.target_port = target_port
         self.chunk_size = chunk_size
+        self.tls = tls
         self._plan = plan if plan is not None else FaultPlan()
         self._stats = ProxyStatistics()
         self._server: asyncio.Server | None = None
@@ -186,8 +197,10 @@ class FaultProxy:
         self._notify()
 
     async def start(self) -> None:
-        """Listen on an ephemeral port of 127.0.0.1."""
-        self._server = await asyncio.start_server(self._serve, LOOPBACK, 0, limit=self.chunk_size)
+        """Listen on an ephemeral port of 127.0.0.1 (with TLS if ``tls`` was given)."""
+        self._server = await asyncio.start_server(
+            self._serve, LOOPBACK, 0, limit=self.chunk_size, ssl=self.tls
+        )
 
     async def aclose(self) -> None:
         """Stop listening and reset every open connection.
