@@ -163,14 +163,22 @@ class RawConnection:
         return cls(reader, writer)
 
     @staticmethod
-    def upgrade_request(port: int, path: str = PATH, protocol: str = PROTOCOL) -> bytes:
-        """A websocket upgrade request for ``path`` offering ``protocol``."""
+    def upgrade_request(
+        port: int,
+        path: str = PATH,
+        protocol: str = PROTOCOL,
+        method: str = "GET",
+        extra_headers: bytes = b"",
+    ) -> bytes:
+        """A websocket upgrade request for ``path`` offering ``protocol`` (``extra_headers``:
+        raw header lines, each ending in CRLF, inserted before the blank line)."""
         key = base64.b64encode(os.urandom(16)).decode("ascii")
-        return (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {protocol}\r\n"
         ).encode("ascii")
+        return head + extra_headers + b"\r\n"
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` at once."""
@@ -188,7 +196,11 @@ class RawConnection:
 
     async def upgrade(self, port: int, protocol: str = PROTOCOL) -> int:
         """Send an upgrade request and return the response's HTTP status."""
-        await self.send(self.upgrade_request(port, protocol=protocol))
+        return await self.request(self.upgrade_request(port, protocol=protocol))
+
+    async def request(self, request: bytes) -> int:
+        """Send raw request bytes and return the response's HTTP status."""
+        await self.send(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         return int(head.split(b" ", 2)[1])
 

@@ -170,6 +170,42 @@ async def test_bad_start_is_closed(bench: Bench, name: str) -> None:
     assert refusal is None or await bench.refusal() == refusal
 
 
+HTTP_REFUSED: dict[str, tuple[Callable[[int], bytes], int]] = {
+    # name: (the request for the host's port, the HTTP status it gets before the host hangs up)
+    "wrong-path": (lambda port: RawConnection.upgrade_request(port, path="/other"), 404),
+    "wrong-method": (lambda port: RawConnection.upgrade_request(port, method="POST"), 405),
+    "plain-get-without-upgrade": (
+        lambda port: f"GET {channel.PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode(),
+        400,
+    ),
+    "oversized-header": (
+        lambda port: RawConnection.upgrade_request(port, extra_headers=b"X-Pad: " + bytes(1 << 17)),
+        400,
+    ),
+    "20000-headers": (
+        lambda port: RawConnection.upgrade_request(
+            port, extra_headers=b"".join(b"X-%d: a\r\n" % i for i in range(20_000))
+        ),
+        400,
+    ),
+    "oversized-request-line": (
+        lambda port: RawConnection.upgrade_request(port, "/" * 100_000),
+        400,
+    ),
+    "tls-client-hello": (lambda port: bytes.fromhex("160301010001") + bytes(250), 400),
+}
+
+
+@pytest.mark.parametrize("name", list(HTTP_REFUSED))
+async def test_bad_http_gets_an_error_status_and_no_link(bench: Bench, name: str) -> None:
+    """Each request in HTTP_REFUSED gets its HTTP status, then the host ends the connection."""
+    request, status = HTTP_REFUSED[name]
+    raw = await bench.raw(None)
+    assert await asyncio.wait_for(raw.request(request(bench.host.port)), 3) == status
+    await asyncio.wait_for(raw.read_until_eof(), 3)  # closed, not left open
+    assert not any(e["event"] == "link.refused" for e in bench.logs)  # never reached Noise
+
+
 # --- the handshake --------------------------------------------------------------------------
 Changes = Callable[[LocalParty], dict[str, Any]]
 """What a case changes in the handshake: ``EvilPeer.handshake`` keyword arguments."""
