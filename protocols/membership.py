@@ -14,6 +14,8 @@ how many were absent. The querier maps bins back to its own identifiers and lear
 uniformly chosen members of the difference (so ``d`` itself only when ``d < limit``) and nothing
 about its other identifiers; selecting in bin order instead would tell it that every unselected
 identifier before the last selected one is on some list. Everyone else learns the public sizes.
+``set_difference_and_size`` (a manifest's ``reveal_size``) also opens ``d = Σ_b absent_b`` to the
+querier alone, before the selection.
 """
 
 from __future__ import annotations
@@ -90,6 +92,41 @@ def set_difference(
     at the querier only, the indices into its own list of the selected values; ``None``
     elsewhere.
     """
+    found = yield from _difference(ctx, querier, holders, mine, layout, limit, reveal_size=False)
+    return None if found is None else found[0]
+
+
+def set_difference_and_size(
+    ctx: Context,
+    querier: int,
+    holders: Sequence[int],
+    mine: Array | None,
+    layout: Layout,
+    limit: int,
+) -> Program[tuple[Array, int] | None]:
+    """:func:`set_difference`, and the size ``d`` of the whole difference, to the querier.
+
+    The size is the sum of the absent bits, opened to the querier alone before the selection;
+    so the querier learns ``d`` as well as ``min(limit, d)`` of its members.
+    """
+    found = yield from _difference(ctx, querier, holders, mine, layout, limit, reveal_size=True)
+    if found is None:
+        return None
+    indices, size = found
+    assert size is not None
+    return indices, size
+
+
+def _difference(
+    ctx: Context,
+    querier: int,
+    holders: Sequence[int],
+    mine: Array | None,
+    layout: Layout,
+    limit: int,
+    *,
+    reveal_size: bool,
+) -> Program[tuple[Array, int | None] | None]:
     table = None
     bounds = dict(zip(holders, layout.list_bounds, strict=True)) | {querier: layout.querier_bound}
     if ctx.me in bounds and (mine is None or mine.size > bounds[ctx.me]):
@@ -115,6 +152,12 @@ def set_difference(
     chosen: Array | None = None
     if ctx.is_compute:
         absent = yield from absent_bits(ctx, query, real, np.concatenate(columns))
+    size = None
+    if reveal_size:
+        total = gf.sum_rows(absent)[None] if ctx.is_compute else None
+        opened_size = yield from open_to(ctx, total, [querier], 1)
+        size = None if opened_size is None else int(opened_size[0])
+    if ctx.is_compute:
         positions = np.arange(1, layout.n_bins + 1, dtype=np.uint64)
         mixed = yield from shuffle(ctx, np.stack([absent, positions]))
         selected = yield from select_first(ctx, mixed[0], limit)
@@ -125,4 +168,4 @@ def set_difference(
         return None
     bins = opened[opened != 0].astype(np.int64) - 1
     owners = table.owner[bins[(bins >= 0) & (bins < layout.n_bins)]]
-    return np.sort(owners[owners >= 0])
+    return np.sort(owners[owners >= 0]), size

@@ -9,7 +9,10 @@ Each party's program (:func:`party_program`) is, in order: the committee's sessi
 (``key_setup``) and each outside participant's pairwise keys with the committee
 (``external_key_setup``); the run's encoding key among the providers
 (:func:`~node.computations.inputs.encoding_key`); then the program of the manifest's kind, which
-opens its output only towards the recipients. Kinds are plugged in through :data:`KINDS`.
+opens its output only towards the recipients. Kinds are plugged in through :data:`KINDS`;
+``aggregate`` lives in :mod:`node.computations.aggregating` (rows, public vocabularies, value
+bound). :func:`load_input` reads a provider's input for the kind: its rows for an aggregate,
+its distinct identifiers otherwise.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Final
 import numpy as np
 
 from network.canonical import Value
-from node.computations.inputs import ProviderInput, encoding_key
+from node.computations import aggregating
+from node.computations.inputs import ProviderInput, encoding_key, load_identifiers
 from node.consent.manifest import Manifest, ManifestInput
+from node.datasets import DatasetStore
 from node.errors import InvalidError
 from protocols import membership, setops
 from protocols.field import Array
@@ -85,12 +90,19 @@ def plan_for(manifest: Manifest) -> Plan:
     providers = [item.provider for item in manifest.inputs]
     if len(set(providers)) != len(providers):
         raise _unsupported("each provider gives one input to a run")
-    if any(len(item.columns) != 1 for item in manifest.inputs):
+    if manifest.kind != "aggregate" and any(len(item.columns) != 1 for item in manifest.inputs):
         raise _unsupported("each input of a set computation is one identifier column")
     kind.check(manifest)
     compute = tuple(sorted(manifest.compute_parties))
     others = sorted({*providers, *manifest.recipients} - set(compute))
     return Plan(manifest, (*compute, *others), len(compute))
+
+
+def load_input(datasets: DatasetStore, plan: Plan, item: ManifestInput, now: int) -> ProviderInput:
+    """This provider's input to the run: its rows for an aggregate, else its identifiers."""
+    if plan.manifest.kind == "aggregate":
+        return aggregating.load_table(datasets, plan.manifest, item, now)
+    return load_identifiers(datasets, item, plan.column_of(item), now)
 
 
 def _unsupported(message: str) -> InvalidError:
@@ -129,11 +141,6 @@ class Kind:
     ]
 
 
-def _check_set_difference(manifest: Manifest) -> None:
-    if manifest.parameters.get("reveal_size"):
-        raise _unsupported("revealing the size of the difference is not available yet")
-
-
 def _set_difference(
     ctx: Context, plan: Plan, mine: ProviderInput | None, encoded: Array | None
 ) -> Program[dict[str, Value] | None]:
@@ -145,12 +152,22 @@ def _set_difference(
     layout = membership.Layout.of(bounds[querier], [bounds[h] for h in holders])
     limit = manifest.parameters["limit"]
     assert isinstance(limit, int)
-    chosen = yield from membership.set_difference(ctx, querier, holders, encoded, layout, limit)
+    size: int | None = None
+    if manifest.parameters["reveal_size"]:
+        both = yield from membership.set_difference_and_size(
+            ctx, querier, holders, encoded, layout, limit
+        )
+        chosen, size = (None, None) if both is None else both
+    else:
+        chosen = yield from membership.set_difference(ctx, querier, holders, encoded, layout, limit)
     if ctx.me != querier or chosen is None or mine is None:
         return None
     indices = np.asarray(chosen, dtype=np.int64)
     found = sorted(mine.identifiers[int(i)] for i in indices)
-    return {"identifiers": list[Value](found), "limit": limit}
+    body: dict[str, Value] = {"identifiers": list[Value](found), "limit": limit}
+    if size is not None:
+        body["size"] = size
+    return body
 
 
 def _bounds(plan: Plan) -> list[int]:
@@ -226,10 +243,11 @@ def _intersection(
 
 
 KINDS: Final[dict[str, Kind]] = {
-    "set_difference": Kind(_check_set_difference, _set_difference),
+    "set_difference": Kind(_no_check, _set_difference),
     "intersection_size": Kind(_no_check, _intersection_size),
     "union_size": Kind(_no_check, _union_size),
     "overlap_matrix": Kind(_no_check, _overlap_matrix),
     "intersection": Kind(_check_intersection, _intersection),
+    "aggregate": Kind(aggregating.check, aggregating.program),
 }
-"""The kinds this node can run, by manifest kind (``aggregate`` is not wired yet)."""
+"""The kinds this node can run, by manifest kind."""

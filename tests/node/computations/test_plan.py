@@ -36,26 +36,36 @@ def test_committee_first_then_outside_participants() -> None:
 
 
 def test_shapes_this_node_cannot_run_are_refused() -> None:
-    """Revealing the size, and kinds without an engine program, are unsupported."""
+    """A set kind reads one identifier column per input; two are refused."""
     nodes = ids(3)
     body = set_difference_of(nodes[0], nodes[1:], nodes, 5).to_json()
-    body["parameters"] = {"limit": 5, "reveal_size": True}
+    body["inputs"][0]["columns"] = ["name", "other"]
     with pytest.raises(InvalidError) as error:
         plan_for(parse_manifest(body))
     assert error.value.code == "unsupported_computation"
-    body["kind"], body["parameters"] = (
-        "aggregate",
-        {
-            "statistic": "count",
-            "value_column": None,
-            "group_by": [],
-            "dedup_by": None,
-            "min_group_size": 5,
-        },
-    )
+    body["kind"] = "union_size"
+    body["parameters"] = {}
     with pytest.raises(InvalidError) as error:
         plan_for(parse_manifest(body))
     assert error.value.code == "unsupported_computation"
+
+
+def test_set_difference_reveals_its_size_when_the_manifest_says_so() -> None:
+    """With reveal_size the querier also learns the size of the whole difference."""
+    lea, ngo_a, ngo_b = ids(3)
+    body = set_difference_of(lea, [ngo_a, ngo_b], [lea, ngo_a, ngo_b], 2, bound=16).to_json()
+    body["parameters"] = {"limit": 2, "reveal_size": True}
+    plan = plan_for(parse_manifest(body))
+    lists = {lea: ["anna", "jose", "olena", "lin", "mia"], ngo_a: ["jose"], ngo_b: ["lin"]}
+    programs = []
+    for index, node in enumerate(plan.parties):
+        mine = ProviderInput("people", "name", 16, tuple(lists[node]))
+        ctx = Context(index, plan.committee, InsecureSeededRandomSource(index), n_participants=3)
+        programs.append(party_program(ctx, plan, mine, lambda phase: None))
+    result = Runner().run(programs)[plan.positions[lea]]
+    assert result["size"] == 3
+    assert len(result["identifiers"]) == 2
+    assert set(result["identifiers"]) <= {"anna", "olena", "mia"}
 
 
 def manifest(kind: str, providers: list[str], compute: list[str], recipient: str) -> Manifest:
