@@ -2,7 +2,9 @@
 
 ``computation_runs`` holds one row per run this node took part in or coordinated: its manifest,
 this node's role, state (``running`` → ``completed`` | ``aborted``), the last phase and
-percentage, and the reason code of an abort (with the node at fault, where known).
+percentage, the reason code of an abort (with the node at fault, where known), and for a completed
+run the rounds its program computed and the hash of what fixes them (``progress.shape_of``), from
+which the next run of the same shape estimates its percentage.
 ``computation_results`` holds a result only at a recipient, written in the same transaction that
 marks the run ``completed`` and audits ``run.completed``: a result is there whole or not at all,
 and an aborted run never has one. The body is canonical msgpack (``network.canonical``); it may
@@ -53,6 +55,11 @@ STEPS: Final = (
         body        BLOB NOT NULL,
         stored_at   INTEGER NOT NULL
     ) STRICT;
+    """,
+    """
+    ALTER TABLE computation_runs ADD COLUMN shape TEXT;
+    ALTER TABLE computation_runs ADD COLUMN rounds INTEGER;
+    CREATE INDEX computation_runs_shape ON computation_runs (shape, state, ended_at);
     """,
 )
 
@@ -116,8 +123,8 @@ class RunStore:
         with transaction(self.connection) as connection:
             try:
                 connection.execute(
-                    "INSERT INTO computation_runs"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
+                    "INSERT INTO computation_runs (run_id, manifest_id, kind, role, state, phase,"
+                    " percent, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, manifest_id, kind, role, RUNNING, "starting", 0, now),
                 )
             except sqlite3.IntegrityError:
@@ -136,14 +143,24 @@ class RunStore:
                 (phase, percent, run_id, RUNNING),
             )
 
-    def complete(self, run_id: str, body: dict[str, Value] | None, now: int) -> None:
-        """Mark the run completed and, at a recipient, keep its result, in one transaction."""
+    def complete(
+        self,
+        run_id: str,
+        body: dict[str, Value] | None,
+        now: int,
+        *,
+        shape: str | None = None,
+        rounds: int | None = None,
+    ) -> None:
+        """Mark the run completed and, at a recipient, keep its result, in one transaction;
+        ``rounds`` the program's computing rounds at this node, ``shape`` what fixes them
+        (``progress.shape_of``), for :meth:`expected_rounds`."""
         with transaction(self.connection) as connection:
             row = self._running(connection, run_id)
             connection.execute(
-                "UPDATE computation_runs SET state = ?, phase = ?, percent = 100, ended_at = ?"
-                " WHERE run_id = ?",
-                (COMPLETED, COMPLETED, now, run_id),
+                "UPDATE computation_runs SET state = ?, phase = ?, percent = 100, ended_at = ?,"
+                " shape = ?, rounds = ? WHERE run_id = ?",
+                (COMPLETED, COMPLETED, now, shape, rounds, run_id),
             )
             if body is not None:
                 connection.execute(
@@ -179,6 +196,15 @@ class RunStore:
                 details["party"] = party
             self._audit("run.aborted", details, now)
         return True
+
+    def expected_rounds(self, shape: str) -> int | None:
+        """The computing rounds of the newest completed run of ``shape``, if there is one."""
+        row = self.connection.execute(
+            "SELECT rounds FROM computation_runs WHERE shape = ? AND state = ?"
+            " AND rounds IS NOT NULL ORDER BY ended_at DESC LIMIT 1",
+            (shape, COMPLETED),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def recover(self, now: int) -> list[str]:
         """Abort every run left ``running`` by a crash (``node_restarted``); their ids."""
