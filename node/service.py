@@ -45,7 +45,7 @@ from network.discovery import Discovery
 from network.errors import NetworkError, WireCode
 from network.host import PeerHost
 from network.identity import Identity
-from network.link import Session
+from network.link import Link, Session
 from network.liveness import Liveness, State
 from network.tasks import TaskSet
 from node.api import create_app
@@ -211,6 +211,7 @@ class NodeService:
             self.consent.authorize_run,
             self._publish,
             clock=self.clock,
+            connect=self._connect,
         )
         ended = self.computations.recover()
         if ended:
@@ -230,6 +231,12 @@ class NodeService:
         self.add_part(_Closing(self.consent.aclose))
         self.add_part(self.computations)
         self.consent.start()
+
+    async def _connect(self, node_id: str, deadline: float) -> Link:
+        """A link to a member of one of our data spaces, dialled from its discovery record."""
+        if self.discovery is None:
+            raise LookupError("this node discovers no peers")
+        return await self.discovery.connect(node_id, deadline)
 
     def _publish(self, kind: str, data: Mapping[str, Any]) -> None:
         """Events of the consent and run protocols: to the bus, and a finalised agreement to
