@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from network.driver import drive
 from node.computations.channels import EngineTransport, Observe, all_of, settle_turns
 from node.computations.control import RunAbortedError
-from node.computations.inputs import ProviderInput, load_identifiers
+from node.computations.inputs import ProviderInput
 from node.computations.lifecycle import Body, Run
-from node.computations.plan import Plan, party_program, plan_for
+from node.computations.plan import Plan, load_input, party_program, plan_for
 from node.computations.progress import engine_failure, shape_of
 from node.computations.results import RunStore
 from node.consent import messages
@@ -62,7 +62,7 @@ def prepare(
         agreements.finalize(bundle, now, actor=coordinator)
     agreements.require_active(manifest.id, now)
     item = plan.input_of(me)
-    mine = None if item is None else load_identifiers(datasets, item, plan.column_of(item), now)
+    mine = None if item is None else load_input(datasets, plan, item, now)
     return Prepared(plan, mine)
 
 

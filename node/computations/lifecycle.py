@@ -86,6 +86,7 @@ class ActiveRuns:
         clock: Callable[[], int],
         link_timeout: float,
         connect: Connect,
+        progress_interval: float,
     ) -> None:
         self.node_id = node_id
         self.host = host
@@ -95,6 +96,7 @@ class ActiveRuns:
         self.clock = clock
         self.link_timeout = link_timeout
         self.connect = connect
+        self.progress_interval = progress_interval
         self.by_session: dict[int, Run] = {}
         self._done: dict[str, asyncio.Event] = {}
 
@@ -105,7 +107,9 @@ class ActiveRuns:
         channels = Channels(
             run_id, sid, self.node_id, coordinator, self.host, self.connect, self.link_timeout, stop
         )
-        progress = Progress(run_id, manifest.id, self.runs, self.publish)
+        progress = Progress(
+            run_id, manifest.id, self.runs, self.publish, interval=self.progress_interval
+        )
         run = Run(run_id, manifest, deadline, coordinator, channels, progress, stop)
         self.by_session[sid] = run
         self._done[run_id] = asyncio.Event()

@@ -34,6 +34,7 @@ from node.computations.control import RunAbortedError
 from node.computations.execute import Prepared, execute, prepare
 from node.computations.lifecycle import ActiveRuns, Authorize, Body, Publish, Run, wall_clock
 from node.computations.plan import plan_for
+from node.computations.progress import INTERVAL
 from node.computations.results import COORDINATOR, PARTICIPANT, Result, RunRecord, RunStore
 from node.consent import messages
 from node.consent.agreements import Agreements
@@ -69,10 +70,11 @@ class Computations:
         source: Callable[[], RandomSource] = SystemRandomSource,
         observe: Observe | None = None,
         connect: Connect | None = None,
+        progress_interval: float = INTERVAL,
     ) -> None:
         """``connect(node_id, deadline)`` gives a link to a participant this node has none to
         (the service passes ``Discovery.connect``); by default the run waits for the peer to
-        dial."""
+        dial. ``progress_interval``: seconds between two percentages published within a phase."""
         self.host = host
         self.node_id = identity.node_id
         self.agreements = agreements
@@ -93,6 +95,7 @@ class Computations:
             clock,
             link_timeout,
             connect or self._wait_for_link,
+            progress_interval,
         )
         self._joining: set[int] = set()
         self._tasks = TaskSet()

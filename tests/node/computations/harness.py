@@ -5,6 +5,10 @@ list imported from CSV) and the run store, and a ``Computations``. ``agree`` bui
 agreement with real Ed25519 signatures (each provider signs its decision, the proposer
 counter-signs) and stores it at every participant, with a usage limit at every provider so
 reservations can be counted. Every engine message a node receives is recorded.
+
+Nodes may be started with a shared ``directory`` (node id → peer URL), standing in for the
+signed discovery records: a run then dials a participant it has no link to, as
+``Discovery.connect`` does in the service.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from network.channel import LocalParty, allow_nodes
 from network.host import PeerHost
 from network.identity import Identity
+from network.link import Link, Session
+from network.tasks import TaskSet
 from node.audit import AuditLog
 from node.computations import Computations, RunStore
+from node.computations.channels import Connect
 from node.consent import messages
 from node.consent.agreements import Agreements
 from node.consent.manifest import Manifest, parse_manifest
@@ -69,9 +76,17 @@ class Node:
 
 
 async def start_node(
-    tmp_path: Path, name: str, identity: Identity, allowed: list[str], rows: list[str] | None
+    tmp_path: Path,
+    name: str,
+    identity: Identity,
+    allowed: list[str],
+    rows: list[str] | None,
+    directory: dict[str, str] | None = None,
+    run_timeout: int = 60,
 ) -> Node:
-    """A node with its store under ``tmp_path/name``; imports ``rows`` as dataset ``people``."""
+    """A node with its store under ``tmp_path/name``; imports ``rows`` as dataset ``people``.
+
+    With a ``directory`` the node enters its URL there and dials peers it finds in it."""
     connection = open_store(tmp_path / f"{name}.sqlite")
     audit = AuditLog(connection, identity)
     agreements = Agreements(connection, identity.node_id, audit)
@@ -88,6 +103,10 @@ async def start_node(
         on_session=lambda s: holder[0].computations.on_session(s),  # noqa: PLW0108  # bound later
     )
     await host.start()
+    connect = None
+    if directory is not None:
+        directory[identity.node_id] = host.url
+        connect = _dialler(host, directory)
     node = Node(name, identity, tmp_path, agreements, datasets, runs, host, None)  # type: ignore[arg-type]
     node.computations = Computations(
         host,
@@ -98,34 +117,61 @@ async def start_node(
         lambda manifest_id, run_id: agreements.reserve(manifest_id, run_id, clock()),
         lambda kind, data: node.events.append((kind, dict(data))),
         clock=clock,
-        run_timeout=60,
+        run_timeout=run_timeout,
         link_timeout=5.0,
         observe=lambda run_id, sender, label, arrays: _record(node, run_id, sender, label, arrays),
+        connect=connect,
+        progress_interval=0.0,
     )
     node.computations.recover()
     holder.append(node)
     return node
 
 
+def _dialler(host: PeerHost, directory: dict[str, str]) -> Connect:
+    """``connect(node_id, deadline)`` over the directory (``LookupError`` for an unknown node)."""
+
+    async def connect(node_id: str, deadline: float) -> Link:
+        url = directory.get(node_id)
+        if url is None:
+            raise LookupError("no address for that node")
+        return await host.connect(node_id, url, deadline)
+
+    return connect
+
+
 def _record(node: Node, run_id: str, sender: int, label: str, arrays: tuple[Array, ...]) -> None:
     node.received.append((run_id, sender, label))
 
 
-async def start_nodes(tmp_path: Path, lists: dict[str, list[str] | None]) -> list[Node]:
-    """One node per entry of ``lists`` (name → identifiers, or None), every pair linked."""
+async def start_nodes(
+    tmp_path: Path,
+    lists: dict[str, list[str] | None],
+    *,
+    unlinked: tuple[tuple[str, str], ...] = (),
+    directory: dict[str, str] | None = None,
+    run_timeout: int = 60,
+) -> list[Node]:
+    """One node per entry of ``lists`` (name → identifiers, or None), every pair linked but
+    the ``unlinked`` pairs of names."""
     identities = {name: Identity.generate() for name in lists}
     allowed = [i.node_id for i in identities.values()]
     nodes = [
-        await start_node(tmp_path, name, identities[name], allowed, rows)
+        await start_node(
+            tmp_path, name, identities[name], allowed, rows, directory, run_timeout=run_timeout
+        )
         for name, rows in lists.items()
     ]
-    await link_all(nodes)
+    await link_all(nodes, unlinked)
     return nodes
 
 
-async def link_all(nodes: list[Node]) -> None:
-    """Connect every pair of nodes."""
+async def link_all(nodes: list[Node], unlinked: tuple[tuple[str, str], ...] = ()) -> None:
+    """Connect every pair of nodes but the ``unlinked`` pairs of names."""
+    skip = {frozenset(pair) for pair in unlinked}
     for a, b in itertools.combinations(nodes, 2):
+        if frozenset((a.name, b.name)) in skip:
+            continue
         await a.host.connect(b.node_id, b.host.url)
         await b.host.wait_for_link(a.node_id, 5)
 
@@ -218,3 +264,30 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> No
         if loop.time() > give_up:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def ended(nodes: list[Node], run_id: str, timeout: float = 30.0) -> None:
+    """Wait until ``run_id`` is no longer running at any of ``nodes``."""
+    for node in nodes:
+        await eventually(lambda n=node: n.runs.get(run_id).state != "running", timeout)
+
+
+def result_rows(node: Node, run_id: str) -> int:
+    """Rows of ``run_id`` in ``node``'s result table (read directly, not through the API)."""
+    row = node.runs.connection.execute(
+        "SELECT COUNT(*) FROM computation_results WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def misbehave(node: Node, behaviour: Callable[[Session], Awaitable[None]]) -> TaskSet:
+    """Make ``node`` answer every run session with ``behaviour`` instead of its runner (a
+    participant that breaks the protocol); the returned tasks are the caller's to close."""
+    tasks = TaskSet()
+
+    def on_session(session: Session) -> None:
+        if session.kind == "run":
+            tasks.spawn(behaviour(session))
+
+    node.computations.on_session = on_session  # type: ignore[method-assign]  # a test double
+    return tasks
