@@ -74,95 +74,80 @@ def _now() -> int:
 
 
 def _create(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import to_text
+    from node.dataspaces import admin
 
-    space = _space(args, config)
-    now = _now()
-    charter = spaces.create(
-        space,
+    created = admin.found(
+        spaces,
+        _space(args, config),
         roles=args.role,
         purposes=args.purpose,
-        now=now,
+        now=_now(),
+        my_roles=args.my_role or (),
+        valid_days=args.valid_days,
         governance=args.governance or (),
         governance_threshold=args.governance_threshold,
         admission=args.admission,
         admission_threshold=args.admission_threshold,
     )
-    if spaces.membership.charter(space) is not None:
-        spaces.issue(space, spaces.node_id, args.my_role or (), now, args.valid_days)
-    return to_text(charter)
+    return created["charter"]
 
 
 def _invite(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import Invitation, to_text
+    from node.dataspaces import admin
 
-    space = _space(args, config)
-    credential = spaces.issue(space, args.member, args.role or (), _now(), args.valid_days)
-    bootstrap: tuple[str, ...] = ()
+    peer_url = None
     if config.peer.port or config.peer.advertise:
-        bootstrap = (f"{spaces.node_id}@{config.peer.address(config.peer.port)}",)
-    return to_text(Invitation(spaces.charter(space), credential, bootstrap))
+        peer_url = config.peer.address(config.peer.port)
+    invited = admin.invite(
+        spaces,
+        _space(args, config),
+        args.member,
+        args.role or (),
+        _now(),
+        valid_days=args.valid_days,
+        peer_url=peer_url,
+    )
+    return invited["invitation"]
 
 
 def _sign(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import Invitation, from_text, to_text
+    from node.dataspaces import admin
 
-    document = from_text(_read_doc(args.document))
-    if isinstance(document, Invitation):
-        credential = spaces.sign(document.credential)
-        return to_text(Invitation(document.charter, credential, document.bootstrap))
-    return to_text(spaces.sign(document))
+    return admin.cosign(spaces, _read_doc(args.document))["document"]
 
 
 def _join(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import Invitation, from_text
-    from node.errors import InvalidError
+    from node.dataspaces import admin
 
-    document = from_text(_read_doc(args.invitation))
-    if not isinstance(document, Invitation):
-        raise InvalidError("not_an_invitation", "join takes an invitation (confide-invitation:…)")
-    credential = spaces.join(document.charter, document.credential, document.bootstrap, _now())
-    return {
-        "data_space": credential.data_space,
-        "roles": sorted(credential.roles),
-        "valid_until": credential.valid_until,
-        "charter_sha256": document.charter.digest().hex(),
-    }
+    return admin.join(spaces, _read_doc(args.invitation), _now())
 
 
 def _adopt(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import Invitation, from_text, kind_of
-    from node.errors import InvalidError
+    from node.dataspaces import admin
 
-    document = from_text(_read_doc(args.document))
-    if isinstance(document, Invitation):
-        raise InvalidError("use_join", "an invitation is used with `confide dataspace join`")
-    return {"kind": kind_of(document), "new": spaces.adopt(document, _now())}
+    return admin.adopt(spaces, _read_doc(args.document), _now())
 
 
 def _revoke(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import to_text
-    from node.errors import InvalidError
+    from node.dataspaces import admin
 
-    if (args.member is None) == (args.serial is None):
-        raise InvalidError("revoke_target", "give exactly one of --member and --serial")
-    try:
-        serial = None if args.serial is None else bytes.fromhex(args.serial)
-    except ValueError:
-        raise InvalidError("serial_invalid", "--serial is 32 hexadecimal digits") from None
     space = _space(args, config)
-    return to_text(spaces.revoke(space, _now(), member=args.member, serial=serial))
+    revoked = admin.revoke(spaces, space, _now(), member=args.member, serial=args.serial)
+    return revoked["revocation"]
 
 
 def _link(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    from node.documents import to_text
+    from node.dataspaces import admin
 
     space = _space(args, config)
-    return to_text(spaces.link(space, args.other, args.purpose, _now(), args.valid_days))
+    linked = admin.link(spaces, space, args.other, args.purpose, _now(), valid_days=args.valid_days)
+    return linked["link"]
 
 
 def _unlink(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
-    return {"unlinked": spaces.unlink(_space(args, config), args.other, _now())}
+    from node.dataspaces import admin
+
+    return admin.unlink(spaces, _space(args, config), args.other, _now())
 
 
 def _list(args: argparse.Namespace, spaces: Any, config: Any) -> Any:
@@ -200,8 +185,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sign = sub("sign", _sign, "add this node's signature to a document (endorse, co-sign)")
     sign.add_argument("document", help="the document text, a file, or - for stdin")
 
-    join = sub("join", _join, "join a data space with an invitation")
-    join.add_argument("invitation", help="the invitation text, a file, or - for stdin")
+    join = sub("join", _join, "join a data space with an invitation or a credential")
+    join.add_argument("invitation", help="invitation or credential: text, a file, or - (stdin)")
 
     adopt = sub("adopt", _adopt, "keep a completed charter, credential, revocation or link")
     adopt.add_argument("document", help="the document text, a file, or - for stdin")

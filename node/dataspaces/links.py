@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from network.dataspace import DataSpaceLink, Revocation
 from network.errors import NetworkError
 from node.dataspaces.tables import DAY, SpaceState, checked
-from node.errors import NotFoundError
+from node.errors import InvalidError, NotFoundError
 
 
 class LinksAndRevocations(SpaceState):
@@ -92,6 +92,8 @@ class LinksAndRevocations(SpaceState):
         """A link between two data spaces signed by this node; adopted if already complete."""
         self.charter(data_space)
         self.charter(other)
+        if not 1 <= valid_days <= 3660:
+            raise InvalidError("validity_invalid", "validity must be 1 to 3660 days")
         link = checked(
             "link",
             lambda: DataSpaceLink(
