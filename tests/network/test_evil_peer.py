@@ -432,3 +432,44 @@ async def test_websocket_ping_flood_is_answered_and_the_link_lives(bench: Bench)
     for _ in range(20_000):
         await evil.socket.ping(b"p")
     await evil.round_trip(30)
+
+
+async def test_sessions_past_the_cap_are_refused_and_the_link_lives(bench: Bench) -> None:
+    """OPEN for 1,025 sessions: the one past MAX_SESSIONS gets ABORT, the others still work."""
+    evil, host_link = await bench.evil_link()
+    for session_id in range(100, 100 + link.MAX_SESSIONS):
+        await evil.send_frame(framing.Open(session_id, "idle", {}))
+    await eventually(lambda: len(host_link._sessions) == link.MAX_SESSIONS)
+    await evil.send_frame(framing.Open(99, "mpc", {}))
+    refusal = await evil.receive_frame()
+    assert refusal == framing.Abort(99, W.PROTOCOL_VIOLATION, "too many sessions")
+    assert len(host_link._sessions) == link.MAX_SESSIONS
+    assert not host_link.is_closed
+
+
+async def test_too_many_early_messages_in_one_session_end_the_link(bench: Bench) -> None:
+    """1,025 labels nobody asked for in one session: PROTOCOL_VIOLATION, the mailbox freed."""
+    evil, host_link = await bench.evil_link()
+    await evil.send_frame(framing.Open(12, "mpc", {}))  # the Echo waits for "ping" only
+    with contextlib.suppress(ConnectionError):
+        for index in range(link.MAX_EARLY_MESSAGES + 1):
+            await evil.send_message(12, f"unasked-{index}", (np.ones(1, dtype=np.uint64),))
+    assert await bench.link_end(host_link) == W.PROTOCOL_VIOLATION
+    assert len(host_link._sessions[12]._mail) == link.MAX_EARLY_MESSAGES  # never more
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="link.py: a link that ends keeps its sessions' delivered, unconsumed messages "
+    "(unread_bytes > 0) for as long as the closed Link object lives; PeerHost keeps the last "
+    "one per peer, so up to MAX_LINK_UNREAD stays held after the link ended",
+)
+async def test_ended_link_frees_its_unconsumed_messages(bench: Bench) -> None:
+    """Messages nobody consumed are freed when the link ends (unread bytes back to 0)."""
+    evil, host_link = await bench.evil_link()
+    await evil.send_frame(framing.Open(13, "mpc", {}))
+    await evil.send_message(13, "unasked", (np.ones(1000, dtype=np.uint64),))
+    await eventually(lambda: host_link.unread_bytes > 0)
+    await evil.aclose()
+    await bench.link_end(host_link)
+    assert host_link.unread_bytes == 0
