@@ -165,10 +165,15 @@ def too_large(limit: int) -> TooLargeError:
     )
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259); Python would accept them."""
+    raise InvalidError("malformed_json", f"the request body is not valid JSON ({name})")
+
+
 def parse_json(raw: bytes) -> Any:
     """``raw`` as JSON, or 400 ``malformed_json`` with the position of the fault."""
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         position = getattr(error, "pos", getattr(error, "start", 0))
         raise InvalidError(

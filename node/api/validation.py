@@ -68,6 +68,13 @@ def _describe(error: ValidationError, root: str) -> Iterator[dict[str, str]]:
         for extra in sorted(set(error.instance) - known):
             yield {"path": _json_path(root, [*error.absolute_path, extra]), "message": "unknown"}
         return
+    if keyword in {"oneOf", "anyOf"} and isinstance(error.instance, dict):
+        unknown = _unknown_in_every_alternative(error)
+        if unknown:
+            for extra in unknown:
+                extra_path = _json_path(root, [*error.absolute_path, extra])
+                yield {"path": extra_path, "message": "unknown"}
+            return
     if keyword == "required" and isinstance(error.instance, dict):
         for missing in schema:
             if missing not in error.instance:
@@ -77,6 +84,20 @@ def _describe(error: ValidationError, root: str) -> Iterator[dict[str, str]]:
                 }
         return
     yield {"path": path, "message": _message(keyword, schema)}
+
+
+def _unknown_in_every_alternative(error: ValidationError) -> list[str]:
+    """Fields of the object that no alternative of a ``oneOf``/``anyOf`` knows (sorted)."""
+    alternatives = error.validator_value
+    if not isinstance(alternatives, list) or not all(
+        isinstance(alternative, dict) and alternative.get("additionalProperties") is False
+        for alternative in alternatives
+    ):
+        return []
+    known: set[str] = set()
+    for alternative in alternatives:
+        known |= set(alternative.get("properties", {}))
+    return sorted(str(field) for field in set(error.instance) - known)
 
 
 def _message(keyword: str, schema: Any) -> str:

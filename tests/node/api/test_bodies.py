@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 
 from node.api.app import all_routes, create_app
-from node.api.bodies import Upload
+from node.api.bodies import Upload, parse_json
 from node.api.routes import JSON_BODY_LIMIT, MULTIPART, Call, Reply, Route
+from node.errors import InvalidError
 from tests.node.api.helpers import auth, node_service, serve
 
 BOUNDARY = "test-boundary-7f3a"
@@ -137,3 +138,19 @@ async def test_leftover_uploads_are_cleared_when_the_api_starts(tmp_path: Path) 
         (spool / "upload-deadbeef.part").write_bytes(b"half an upload")
         create_app(service, table=_table(service))
         assert _spooled(tmp_path) == []
+
+
+@pytest.mark.parametrize("raw", [b"NaN", b'{"a": Infinity}', b"[-Infinity]"])
+def test_non_json_constants_are_malformed(raw: bytes) -> None:
+    """NaN and the infinities, which Python's json accepts, are refused as malformed JSON."""
+    with pytest.raises(InvalidError) as caught:
+        parse_json(raw)
+    assert caught.value.code == "malformed_json"
+
+
+def test_json_numbers_still_parse() -> None:
+    """Ordinary numbers, nested values and unicode parse as before."""
+    assert parse_json('{"a": [1, 2.5, -3e2], "b": "é"}'.encode()) == {
+        "a": [1, 2.5, -300.0],
+        "b": "é",
+    }
