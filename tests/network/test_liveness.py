@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from network import framing
+from network import liveness as liveness_module
 from network.channel import PATH, LocalParty, allow_nodes
 from network.errors import DecodeError, WireCode
 from network.evilpeer import Echo, EvilPeer, new_party, round_trip
@@ -92,9 +93,13 @@ async def trio() -> tuple[list[PeerHost], list[Liveness]]:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
-async def test_indirect_probe_saves_a_peer_behind_a_broken_path() -> None:
+async def test_indirect_probe_saves_a_peer_behind_a_broken_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """With a's path to b blackholed, c vouches for b: b stays ALIVE; once b is gone, DEAD."""
+    monkeypatch.setattr(liveness_module, "PROBE_TIMEOUT", 0.5)
     hosts, services = await trio()
+    services[0].detector.suspicion_timeout = 1.5
     a, b, c = hosts
     async with FaultProxy(b.port) as proxy:
         try:
@@ -113,6 +118,7 @@ async def test_indirect_probe_saves_a_peer_behind_a_broken_path() -> None:
             )
             assert await services[0].probe(b.node_id) is State.ALIVE
             assert services[0].detector.state(b.node_id) is State.ALIVE
+            proxy.plan = FaultPlan()  # healed, so b's close is not held up flushing into it
             await services[1].aclose()
             await b.aclose()
             assert await services[0].probe(b.node_id) is State.DEAD
@@ -248,8 +254,11 @@ async def liveness_replies(evil: EvilPeer, quiet_for: float) -> list[Ack | Ping]
 
 
 @pytest.mark.asyncio
-async def test_probe_request_flood_is_answered_only_up_to_the_cap(victim: Watched) -> None:
+async def test_probe_request_flood_is_answered_only_up_to_the_cap(
+    victim: Watched, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """40 requests to probe a silent peer at once: 16 are answered (not ok), the rest dropped."""
+    monkeypatch.setattr(liveness_module, "PROBE_TIMEOUT", 0.3)
     silent = PeerHost(new_party(62), allow_nodes([new_party(60).identity.node_id]))
     await silent.start()  # linked, but runs no liveness: pings to it go unanswered
     try:
@@ -263,7 +272,7 @@ async def test_probe_request_flood_is_answered_only_up_to_the_cap(victim: Watche
             for index in range(1, 41):
                 ping = encode_liveness(Ping(index, silent.node_id))
                 await evil.send_message(LIVENESS_SESSION, f"l{index}", liveness_bytes(ping))
-            acks = await liveness_replies(evil, quiet_for=2.5)
+            acks = await liveness_replies(evil, quiet_for=1.0)
             assert len(acks) == MAX_PENDING_ANSWERS
             assert all(isinstance(a, Ack) and not a.ok for a in acks)
             await evil.round_trip(6)
