@@ -266,6 +266,14 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> No
         await asyncio.sleep(0.02)
 
 
+async def crash(node: Node) -> None:
+    """Stop ``node`` as a crash would: its runs end where they are, telling no peer why (their
+    rows stay ``running``), then its links drop; its store is closed."""
+    await node.computations._tasks.aclose()  # a crash skips the orderly abort
+    await node.host.aclose()
+    node.agreements.connection.close()
+
+
 async def ended(nodes: list[Node], run_id: str, timeout: float = 30.0) -> None:
     """Wait until ``run_id`` is no longer running at any of ``nodes``."""
     for node in nodes:

@@ -11,8 +11,11 @@ from node.identifiers import normalise
 from tests.node.computations.harness import (
     Node,
     agree,
+    crash,
+    ended,
     eventually,
     link_all,
+    result_rows,
     set_difference,
     start_node,
     start_nodes,
@@ -111,7 +114,8 @@ async def test_forged_signature_is_refused_before_any_share(tmp_path: Path) -> N
 
 
 async def test_lost_party_aborts_everywhere_releases_and_a_retry_succeeds(tmp_path: Path) -> None:
-    """NGO B dies mid-run: all abort with party_lost, counters are released, a new run works."""
+    """NGO B crashes mid-run: the others abort with party_lost naming it and release their
+    counters; its restart aborts its own row and releases its counter; a new run works."""
     nodes = await start_nodes(tmp_path, LISTS)
     lea, _ngo_a, ngo_b = nodes
     try:
@@ -120,22 +124,22 @@ async def test_lost_party_aborts_everywhere_releases_and_a_retry_succeeds(tmp_pa
         await eventually(
             lambda: any(d.get("phase") == "computing" for _, d in ngo_b.events), timeout=60
         )
-        await ngo_b.host.aclose()
-        for node in nodes:
-            await eventually(lambda n=node: n.runs.get(run_id).state != "running", timeout=60)
-        records = [node.computations.run(run_id) for node in nodes]
-        assert [r.state for r in records] == ["aborted"] * 3
-        assert records[0].reason == "party_lost"
-        assert records[0].party == ngo_b.node_id
-        assert records[1].reason == "party_lost"
-        assert not any(r.has_result for r in records)
-        assert [node.usage() for node in nodes] == [0, 0, 0]
+        await crash(ngo_b)
+        await ended(nodes[:2], run_id, timeout=60)
+        records = [node.computations.run(run_id) for node in nodes[:2]]
+        assert [r.state for r in records] == ["aborted"] * 2
+        assert [(r.reason, r.party) for r in records] == [("party_lost", ngo_b.node_id)] * 2
+        assert [node.usage() for node in nodes[:2]] == [0, 0]
         assert any(kind == "run.aborted" for kind, _ in lea.events)
 
-        await ngo_b.computations.aclose()
-        ngo_b.agreements.connection.close()
         allowed = [n.node_id for n in nodes]
         nodes[2] = ngo_b = await start_node(tmp_path, "ngo-b", ngo_b.identity, allowed, None)
+        assert (ngo_b.runs.get(run_id).state, ngo_b.runs.get(run_id).reason) == (
+            "aborted",
+            "node_restarted",
+        )
+        assert [node.usage() for node in nodes] == [0, 0, 0]
+        assert [result_rows(node, run_id) for node in nodes] == [0, 0, 0]
         await link_all(nodes)
         retry = lea.computations.start(manifest_id)
         assert retry != run_id
