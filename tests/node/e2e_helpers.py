@@ -45,6 +45,8 @@ def running_space(
 def expected(space: LocalDataSpace, query: localqueries.Query, data: Synthetic) -> Any:
     """The plaintext answer with the providers in the manifest's order (sorted by node id):
     the order in which a deduplicated aggregate counts a person's first row."""
+    if query.kind != "aggregate":  # the others do not depend on the order (the querier first)
+        return localqueries.expected(query, data)
     order = sorted(query.providers, key=lambda slug: space.node(slug).node_id)
     return localqueries.expected(dataclasses.replace(query, providers=tuple(order)), data)
 
