@@ -185,7 +185,11 @@ class Discovery:
         held = self._peers.get(node_id)
         if link.is_closed or (held is not None and held.session.link is link):
             return
-        peer = self._peers[node_id] = _Peer(link.session(GOSSIP_SESSION, "gossip"))
+        try:
+            session = link.session(GOSSIP_SESSION, "gossip")
+        except NetworkError:  # the link just ended, or its gossip session was aborted
+            return
+        peer = self._peers[node_id] = _Peer(session)
         self._tasks.spawn(self._serve(node_id, peer))
         now = self._clock()
         self._push(node_id, self.store.records(now), list(self._revocations.values()))

@@ -242,6 +242,8 @@ async def test_malformed_gossip_aborts_only_that_session() -> None:
         assert session.failure.code == WireCode.SESSION_ABORTED  # the peer aborted it
         assert not link.is_closed
         assert node.host.link(me.node_id) is not None
+        await node.discovery.join(me.node_id, garbler.url)  # the link is there: no error
+        assert node.host.link(me.node_id) is not None
     finally:
         await garbler.aclose()
         await node.aclose()
