@@ -42,6 +42,13 @@ from protocols.field import Array
 
 SPACE = "test-space"
 POLICY = "pol-lists"
+LISTS_OF_FOUR: dict[str, list[str] | None] = {
+    "lea": ["José García", "Anna Kowalska", "Lin Wei", "Ioana Radu", "Petr Novák", "Nadia Haddad"],
+    "ngo-a": ["jose garcia", "Chidi Obi"],
+    "ngo-b": ["Lin Wei", "Yusuf Demir"],
+    "rogue": ["Ana Pereira"],
+}
+"""Lists of three honest nodes and a fourth that will misbehave."""
 SCHEMA = {"version": 1, "columns": [{"name": "name", "type": "identifier", "source": "Name"}]}
 
 
