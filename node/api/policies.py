@@ -4,7 +4,9 @@ Backed by ``node.consent.policies.PolicyStore`` (validation and versions), and
 ``node.consent.evaluate.explain`` (which constraint passes or fails, and why). A policy body is
 the JSON policy format of docs/reference/policy-format.md; the policy module validates it and
 reports every problem with its JSON path, so the API schema only asks for an object.
-Policies are checked against the vocabulary of the data spaces this node holds charters of.
+Policies are checked against the vocabulary of the data spaces this node holds charters of,
+and must name a dataset this node holds (``dataset_unknown`` at ``$.dataset`` otherwise): a
+policy on a misspelt dataset would never apply, and nothing is silently ignored.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from node.api.routes import OPEN_OBJECT, Call, Reply, Route, listing, obj
 from node.consent.checks import Facts, Requester
 from node.consent.evaluate import explain
 from node.consent.manifest import parse_manifest
-from node.consent.policy import Vocabulary, parse_policy
-from node.errors import InvalidError
+from node.consent.policy import Policy, Vocabulary, parse_policy
+from node.errors import InvalidError, NotFoundError
 
 ADMIN = "admin"
 
@@ -163,7 +165,24 @@ async def _list(call: Call) -> Reply:
     return Reply({"policies": [item.to_json() for item in stored]})
 
 
+def checked(service: Any, document: Any, now: int) -> Policy:
+    """``document`` parsed against the charters' vocabulary, its dataset held by this node."""
+    policy = parse_policy(document, vocabulary=vocabulary(service, now))
+    datasets = getattr(service, "datasets", None)
+    if datasets is not None:
+        try:
+            datasets.get(policy.dataset)
+        except NotFoundError:
+            raise InvalidError(
+                "dataset_unknown",
+                "the policy names a dataset this node does not hold",
+                {"errors": [{"path": "$.dataset", "message": "no dataset of that name here"}]},
+            ) from None
+    return policy
+
+
 async def _create(call: Call) -> Reply:
+    checked(call.service, call.body, call.now)
     stored = call.service.policies.create(
         call.body, now=call.now, vocabulary=vocabulary(call.service, call.now), actor=ADMIN
     )
@@ -172,7 +191,7 @@ async def _create(call: Call) -> Reply:
 
 async def _validate(call: Call) -> Reply:
     try:
-        policy = parse_policy(call.body, vocabulary=vocabulary(call.service, call.now))
+        policy = checked(call.service, call.body, call.now)
     except InvalidError as error:
         return Reply({"valid": False, **error.to_json()["error"]})
     return Reply({"valid": True, "policy": policy.to_json()})
@@ -189,6 +208,7 @@ async def _versions(call: Call) -> Reply:
 
 
 async def _update(call: Call) -> Reply:
+    checked(call.service, call.body, call.now)
     stored = call.service.policies.update(
         call.params["policy_id"],
         call.body,

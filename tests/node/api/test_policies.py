@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from node.service import NodeService
 from tests.node.api.helpers import NOW, auth, node_service, serve
 
 SPACE = "nl-human-trafficking"
@@ -25,6 +26,11 @@ POLICY: dict[str, Any] = {
 }
 
 
+def hold_dataset(service: NodeService, name: str = "clients-2026") -> None:
+    """Import a small dataset ``name`` on ``service``'s node (policies must name a held one)."""
+    service.datasets.import_bytes(name, b"name,dob\nJan,1990-01-31\n", now=NOW)
+
+
 def _policy(**changes: Any) -> dict[str, Any]:
     document = copy.deepcopy(POLICY)
     document.update(changes)
@@ -35,6 +41,7 @@ def _policy(**changes: Any) -> dict[str, Any]:
 async def test_create_get_list_version_retire(tmp_path: Path) -> None:
     """A policy is created, read, updated to version 2 and retired."""
     async with node_service(tmp_path) as service, serve(service) as client:
+        hold_dataset(service)
         headers = auth(service.admin_token)
         response = await client.post("/api/v1/policies", json=POLICY, headers=headers)
         assert response.status == 201, await response.text()
@@ -71,6 +78,7 @@ async def test_invalid_policy_reports_every_path(tmp_path: Path) -> None:
     bad = _policy(colour="red")
     bad["permission"]["constraints"][0]["op"] = "isSomeOf"
     async with node_service(tmp_path) as service, serve(service) as client:
+        hold_dataset(service)
         headers = auth(service.admin_token)
         response = await client.post("/api/v1/policies", json=bad, headers=headers)
         assert response.status == 400
@@ -93,6 +101,7 @@ async def test_invalid_policy_reports_every_path(tmp_path: Path) -> None:
 async def test_vocabulary_of_held_charters(tmp_path: Path) -> None:
     """Once the node holds a charter, a policy naming a role it does not define is refused."""
     async with node_service(tmp_path) as service, serve(service) as client:
+        hold_dataset(service)
         service.dataspaces.create(
             SPACE, roles=["lea", "ngo"], purposes=["victim-outreach"], now=NOW
         )
@@ -110,6 +119,7 @@ async def test_vocabulary_of_held_charters(tmp_path: Path) -> None:
 async def test_explain_for_a_requester(tmp_path: Path) -> None:
     """Explain says which constraint fails for a would-be requester, and which pass."""
     async with node_service(tmp_path) as service, serve(service) as client:
+        hold_dataset(service)
         headers = auth(service.admin_token)
         await client.post("/api/v1/policies", json=POLICY, headers=headers)
         asked = {"node_id": service.identity.node_id, "data_space": SPACE, "roles": ["ngo"]}
@@ -132,3 +142,28 @@ async def test_explain_for_a_requester(tmp_path: Path) -> None:
             "/api/v1/policies/nope/explain", json={"requester": asked}, headers=headers
         )
         assert response.status == 404
+
+
+@pytest.mark.asyncio
+async def test_a_policy_must_name_a_held_dataset(tmp_path: Path) -> None:
+    """Create, update and validate refuse a dataset this node does not hold, at $.dataset."""
+    async with node_service(tmp_path) as service, serve(service) as client:
+        headers = auth(service.admin_token)
+        response = await client.post("/api/v1/policies", json=POLICY, headers=headers)
+        body = await response.json()
+        assert (response.status, body["error"]["code"]) == (400, "dataset_unknown")
+        assert body["error"]["details"]["errors"][0]["path"] == "$.dataset"
+        response = await client.post("/api/v1/policies/validate", json=POLICY, headers=headers)
+        verdict = await response.json()
+        assert (verdict["valid"], verdict["code"]) == (False, "dataset_unknown")
+        hold_dataset(service)
+        response = await client.post("/api/v1/policies", json=POLICY, headers=headers)
+        assert response.status == 201
+        moved = _policy(dataset="clients-2027")
+        response = await client.put("/api/v1/policies/pol-ngo-a", json=moved, headers=headers)
+        assert (response.status, (await response.json())["error"]["code"]) == (
+            400,
+            "dataset_unknown",
+        )
+        assert service.policies.get("pol-ngo-a").policy.version == 1
+        assert service.datasets.get("clients-2026").row_count == 1

@@ -84,6 +84,14 @@ def test_policy_create_validate_explain_retire(
     bad.write_text(json.dumps({**POLICY, "approval": "sometimes"}))
     with running_node(tmp_path) as node:
         home = ("--home", str(node.home.path))
+        code, out, _ = cli(capsys, "policy", "validate", str(good), *home)
+        assert code == 1
+        assert "$.dataset" in out
+        (tmp_path / "clients.csv").write_bytes(CSV)
+        code, _, err = cli(
+            capsys, "dataset", "import", "clients", str(tmp_path / "clients.csv"), *home
+        )
+        assert code == 0, err
         code, out, _ = cli(capsys, "policy", "validate", str(bad), *home)
         assert code == 1
         assert out.startswith("not valid")
