@@ -100,11 +100,13 @@ def _store_is_sound(home: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill9"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["sigterm", "sigint", "kill9"]
+)
 def test_restart_keeps_dataspaces_datasets_policies_and_audit(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
-    """Whatever the API acknowledged before a stop or a kill -9 reads back the same after."""
+    """Whatever the API acknowledged before SIGTERM, SIGINT or kill -9 reads back the same."""
     home = tmp_path / "lea"
     init(home, "LEA", "--data-space", SPACE)
     node = Node(home)
@@ -113,7 +115,8 @@ def test_restart_keeps_dataspaces_datasets_policies_and_audit(
         client = AdminClient.from_home(home)
         write_everything(client)
         before = read_everything(client)
-        node.stop(signum)
+        code = node.stop(signum)
+        assert code == (-signal.SIGKILL if signum == signal.SIGKILL else 0)
         node = Node(home)
         node.wait_for("node.started")
         after = read_everything(AdminClient.from_home(home))
@@ -141,6 +144,6 @@ def test_restart_keeps_dataspaces_datasets_policies_and_audit(
                   "policy.created", "policy.retired"):  # fmt: skip
         assert event in events, event
     stopped = [e["event"] for e in after["audit"][len(written) :]]
-    assert ("node.stopped" in stopped) is (signum == signal.SIGTERM)
+    assert ("node.stopped" in stopped) is (signum != signal.SIGKILL)
     assert verified["ok"] is True, verified["damage"]
     _store_is_sound(home)
