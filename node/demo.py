@@ -9,9 +9,9 @@ What it does, each step through the same interfaces an operator uses (``docs/tut
    one data space ``nl-human-trafficking`` governed by the LEA;
 3. imports each organisation's CSV and its standing policies through its node's admin API;
 4. proposes, at the LEA's node, the proof-of-concept query (``set_difference``, limit 5, the LEA
-   the only recipient) and a deduplicated monitoring aggregate, shows their progress from the
-   event stream, and prints each result beside the plaintext answer (``node.oracle``) and
-   whether they match;
+   the only recipient) and a deduplicated monitoring aggregate, shows consent and progress from
+   the LEA's event stream, and prints each result beside the plaintext answer (``node.oracle``)
+   and whether they match;
 5. stops every node with SIGTERM — or, with ``keep``, leaves them running and prints how to
    reach each admin API.
 
@@ -37,6 +37,9 @@ from node.synthetic.generate import Synthetic, generate
 
 DEFAULT_PEOPLE: Final = 1000
 RUN_TIMEOUT: Final = 300.0
+SHOWN_CELLS: Final = 6
+
+Write = Callable[[str], None]
 
 
 def run_demo(
@@ -70,13 +73,13 @@ def run_demo(
         if not kept:
             codes = space.stop()
             clean = all(c == 0 for c in codes.values())
-            write("all nodes stopped cleanly" if clean else f"nodes stopped: {codes}")
+            write("\nall nodes stopped cleanly" if clean else f"\nnodes stopped: {codes}")
             if directory is None and clean:
                 shutil.rmtree(root, ignore_errors=True)
     return code
 
 
-def _run(space: LocalDataSpace, data: Synthetic, write: Callable[[str], None]) -> int:
+def _run(space: LocalDataSpace, data: Synthetic, write: Write) -> int:
     now = int(time.time())
     space.create(now)
     write(f"\n1. nodes (homes under {space.root})")
@@ -97,61 +100,102 @@ def _run(space: LocalDataSpace, data: Synthetic, write: Callable[[str], None]) -
         write(f"   {org.name:<6} {rows[org.name]:>5} rows ({org.delimiter!r}-separated); {names}")
     slugs = [node.member.slug for node in space.nodes]
     queries = [localqueries.proof_of_concept(slugs), localqueries.monitoring(slugs)]
-    lea = space.nodes[0].client()
+    follower = EventFollower(space.nodes[0].client())
+    members = {node.node_id: node.member.name for node in space.nodes}
     ok = True
     for number, query in enumerate(queries, start=3):
         write(f"\n{number}. the LEA proposes: {query.title}")
-        follower = EventFollower(lea)
-        manifest_id = localqueries.propose(lea, localqueries.draft(space, query, rows))
-        write(f"   manifest {manifest_id[:14]}…; consent and run:")
-        follower.until_done(manifest_id, RUN_TIMEOUT, _progress(write))
-        body = localqueries.result(lea, manifest_id)
-        ok = _report(query, body, localqueries.expected(query, data), write) and ok
+        started = time.monotonic()
+        followed = follower.run(
+            localqueries.draft(space, query, rows), RUN_TIMEOUT, _progress(write, members, started)
+        )
+        write(
+            f"   consent took {followed.consent_seconds:.2f} s, "
+            f"the computation {followed.compute_seconds:.2f} s"
+        )
+        body = localqueries.result(follower.client, followed.manifest_id)
+        answer = localqueries.expected(query, data, space.node_ids())
+        ok = _report(query, body, answer, write) and ok
     write("\nall results match the plaintext answers" if ok else "\nSOME RESULTS DO NOT MATCH")
     return 0 if ok else 1
 
 
-def _progress(write: Callable[[str], None]) -> Callable[[Timed], None]:
+def _progress(write: Write, names: dict[str, str], started: float) -> Callable[[Timed], None]:
+    """Print the computation's consent steps and run progress as the LEA's node sees them."""
+
     def show(item: Timed) -> None:
-        data = item.event["data"]
-        if item.event["event"] == "run.progressed":
-            write(f"     {data.get('percent', 0):>3} %  {data.get('phase')}")
-        elif item.event["event"] == "run.completed":
-            write("     100 %  completed")
+        kind, data = item.event["event"], item.event["data"]
+        at = f"{item.at - started:6.2f} s"
+        if kind == "computation.proposed":
+            write(f"   {at}  proposed: manifest {data['manifest_id'][:14]}…")
+        elif kind == "negotiation.updated" and data.get("role") == "proposer":
+            state = data.get("state")
+            if state in ("AGREED", "TERMINATED"):
+                who = names.get(data.get("provider", ""), "a provider")
+                verdict = "agreed (its policy allows it)" if state == "AGREED" else "refused"
+                write(f"   {at}  consent: {who} {verdict}")
+        elif kind == "agreement.finalized":
+            write(f"   {at}  agreement finalized: every provider signed, the LEA counter-signed")
+        elif kind == "run.started":
+            write(f"   {at}  run {data['run_id'][:10]}… started")
+        elif kind in ("run.progressed", "run.completed"):
+            write(f"   {at}  {data.get('percent', 0):>3} %  {data.get('phase')}")
 
     return show
 
 
-def _report(query: Query, body: dict[str, Any], answer: Any, write: Callable[[str], None]) -> bool:
+def _report(query: Query, body: dict[str, Any], answer: Any, write: Write) -> bool:
     match = localqueries.compare(query, body, answer)
-    verdict = "match" if match else "MISMATCH"
     if query.kind == "set_difference":
-        found = ", ".join(body.get("identifiers", []))
-        write(f"   result:    {found}")
-        write(f"   plaintext: {answer.size} names of the LEA are on no NGO list; any")
-        write(f"              {answer.expected_count} of them is a correct answer  -> {verdict}")
-    else:
-        shown = {k: v for k, v in answer.cells.items() if v is not None}
-        write(f"   result:    {len(body.get('cells', []))} cells")
+        write(f"   result (to the LEA only): {len(body.get('identifiers', []))} names")
+        for identifier in body.get("identifiers", []):
+            write(f"      {identifier}")
         write(
-            f"   plaintext: {len(shown)} cells shown, {len(answer.cells) - len(shown)} suppressed"
+            f"   plaintext: {answer.size} of the LEA's names are on no NGO list; any "
+            f"{answer.expected_count} of them is a correct answer"
         )
-        for key, value in sorted(shown.items(), key=lambda kv: -kv[1])[:5]:
-            write(f"              {' / '.join(key):<40} {value:>5}")
-        write(f"              -> {verdict}")
+    else:
+        cells = {tuple(c["group"]): c["value"] for c in body.get("cells", [])}
+        shown = answer.shown
+        write(
+            f"   result (to the LEA only): {len(cells)} cells, one per exploitation type and region"
+        )
+        suppressed = len(answer.cells) - len(shown)
+        write(
+            f"   plaintext: {len(shown)} cells shown, {suppressed} suppressed (fewer than 5 people)"
+        )
+        write(f"      {'exploitation type / region':<34}{'result':>10}{'plaintext':>14}")
+        largest = sorted(shown, key=lambda key: -shown[key])[:SHOWN_CELLS]
+        hidden = [key for key, value in answer.cells.items() if value is None][:2]
+        for key in [*largest, *hidden]:
+            ours = cells.get(key)
+            truth = answer.cells[key]
+            write(
+                f"      {' / '.join(key):<34}{_cell(ours):>10}"
+                f"{_cell(truth, answer.counts[key]):>14}"
+            )
+    write(f"   match: {'yes' if match else 'NO'}")
     return match
 
 
-def _print_kept(space: LocalDataSpace, write: Callable[[str], None]) -> None:
+def _cell(value: int | None, count: int | None = None) -> str:
+    """A cell as printed: its value, or ``hidden`` (with the plaintext's true count)."""
+    if value is not None:
+        return str(value)
+    return "hidden" if count is None else f"hidden ({count})"
+
+
+def _print_kept(space: LocalDataSpace, write: Write) -> None:
     write("\nThe nodes keep running (--keep). Reach each admin API with:")
     for node in space.nodes:
         url = node.client().base_url
         write(f"   {node.member.name:<6} {url}/api/v1   confide status --home {node.home}")
+    write("Token: the admin-token file in each home (Authorization: Bearer <token>).")
     pids = " ".join(str(node.pid) for node in space.nodes)
-    write(f"Token: the admin-token file in each home. Stop them with: kill -TERM {pids}")
+    write(f"Stop them with: kill -TERM {pids}")
 
 
-def _writer(stream: TextIO) -> Callable[[str], None]:
+def _writer(stream: TextIO) -> Write:
     def write(line: str) -> None:
         stream.write(line + "\n")
         stream.flush()

@@ -1,16 +1,18 @@
 """Computations on a local data space: manifest drafts, plaintext answers, propose and follow.
 
 What ``confide demo`` and ``confide bench queries`` share. A :class:`Query` names a kind, its
-parameters, the providers (member slugs, in the run's provider order), the columns each
-provides, the recipients and the purpose; :func:`draft` turns it into the manifest draft the
-proposer's admin API takes (node ids, public input bounds, compute parties). :func:`expected`
-is the plaintext answer (``node.oracle``) on the generated lists, and :func:`compare` says
-whether a run's result body matches it.
+parameters, the providers (member slugs; the first is the proposer's own list), the columns each
+provides, the recipients and the purpose; :func:`draft` turns it into the manifest draft that
+``POST /api/v1/computations`` takes (node ids, public input bounds, compute parties —
+``docs/reference/api.md``). :func:`expected` is the plaintext answer (``node.oracle``) on the
+generated lists, and :func:`compare` says whether a run's result matches it.
 
 :class:`EventFollower` subscribes to a node's event stream (``/api/v1/events``) *before* a
-proposal is made and keeps each event with the moment it arrived, so the demo can show progress
-and the benchmark can split consent time (proposal to the run's first phase) from compute time
-(first phase to ``run.completed``).
+proposal is made; :meth:`EventFollower.run` proposes a draft and follows its events —
+``negotiation.updated``, ``agreement.finalized``, ``run.started``, ``run.progressed`` — to
+``run.completed``, so the demo can show progress and the benchmark can split consent time
+(proposal to ``run.started``) from compute time (``run.started`` to ``run.completed``). A
+refusal, a run that cannot start or an aborted run raises with its reason code.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from node import oracle
-from node.client import AdminClient, ApiError
+from node.client import AdminClient
 from node.datasets.schema import fold_category
 from node.errors import NodeError
 from node.localspace import (
@@ -39,7 +41,6 @@ from node.synthetic.generate import IDENTIFIER, Synthetic
 
 BOUND_STEP: Final = 100
 COMPUTE_PARTIES: Final = 3
-RUN_EVENTS: Final = ("run.progressed", "run.completed", "run.aborted")
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,18 @@ def draft(space: LocalDataSpace, query: Query, rows: Mapping[str, int]) -> dict[
     }
 
 
-def expected(query: Query, data: Synthetic) -> Any:
-    """The plaintext answer of ``query`` on the generated lists (``node.oracle``)."""
-    tables = [data.organisation(slug).columns for slug in query.providers]
+def expected(query: Query, data: Synthetic, node_ids: Mapping[str, str] | None = None) -> Any:
+    """The plaintext answer of ``query`` on the generated lists (``node.oracle``).
+
+    ``node_ids`` maps each provider's slug to its node id. A deduplicated ``aggregate`` counts a
+    person at the first provider *in the manifest's order* — inputs sorted by provider node id —
+    so with ``node_ids`` the oracle's tables are put in that order; without it, the order of
+    ``query.providers`` is taken as the manifest's. The other kinds do not depend on the order
+    (a set difference is always the proposer's list minus the others).
+    """
+    providers = list(query.providers)
+    if node_ids is not None:
+        providers.sort(key=lambda slug: node_ids[slug])
     lists = [data.organisation(slug).identifiers for slug in query.providers]
     if query.kind == "set_difference":
         return oracle.set_difference(lists[0], lists[1:], int(query.parameters["limit"]))
@@ -147,7 +157,7 @@ def expected(query: Query, data: Synthetic) -> Any:
     if query.kind == "aggregate":
         parameters = query.parameters
         return oracle.aggregate(
-            tables,
+            [data.organisation(slug).columns for slug in providers],
             statistic=str(parameters["statistic"]),
             value_column=parameters["value_column"],
             group_by=tuple(parameters["group_by"]),
@@ -169,67 +179,39 @@ def _vocabularies(data: Synthetic, slug: str) -> dict[str, list[str]]:
 
 
 def compare(query: Query, body: Mapping[str, Any], answer: Any) -> bool:
-    """Whether a run's result ``body`` is a correct answer to ``query``."""
+    """Whether a run's ``result`` (the ``result`` member of ``GET /computations/{id}/result``)
+    is a correct answer to ``query``: for a set difference, ``min(limit, size)`` distinct
+    candidates; for a union, the exact size; for an aggregate, every cell — suppressed ones
+    (``null``) included — and no cell more."""
     if query.kind == "set_difference":
-        return bool(answer.accepts(list(body.get("identifiers", []))))
+        identifiers = body.get("identifiers")
+        return isinstance(identifiers, list) and bool(answer.accepts(identifiers))
     if query.kind == "union_size":
         return bool(body.get("size") == answer)
     if query.kind == "aggregate":
-        return _cells(body) == dict(answer.cells)
+        cells = _cells(body)
+        return cells is not None and cells == dict(answer.cells)
     return False
 
 
-def _cells(body: Mapping[str, Any]) -> dict[tuple[str, ...], int | None]:
-    """An aggregate result's cells keyed by their group values."""
+def _cells(body: Mapping[str, Any]) -> dict[tuple[str, ...], int | None] | None:
+    """An aggregate result's cells keyed by their group values; None if a group repeats."""
     cells: dict[tuple[str, ...], int | None] = {}
     for cell in body.get("cells", []):
-        key = tuple(str(v) for v in cell.get("group", cell.get("key", [])))
-        cells[key] = cell.get("value")
+        key = tuple(str(v) for v in cell["group"])
+        if key in cells:
+            return None
+        cells[key] = cell["value"]
     return cells
 
 
 # -- proposing and following -------------------------------------------------------------------
 
 
-def propose(client: AdminClient, manifest_draft: Mapping[str, Any]) -> str:
-    """Propose a computation at ``client``'s node; its manifest id.
-
-    ``computations_unavailable`` if the node does not serve the computations resource.
-    """
-    try:
-        body = client.post("/computations", dict(manifest_draft))
-    except ApiError as error:
-        if error.status in (404, 405) and error.code in ("not_found", "method_not_allowed"):
-            raise LocalSpaceError(
-                "computations_unavailable", "these nodes do not serve computations yet"
-            ) from None
-        raise
-    found = _find(body, ("manifest_id", "id"))
-    if not isinstance(found, str):
-        raise LocalSpaceError("proposal_unreadable", "the proposal's answer names no manifest")
-    return found
-
-
 def result(client: AdminClient, manifest_id: str) -> dict[str, Any]:
-    """The result body of a completed computation, as its recipient holds it."""
-    body = client.get(f"/computations/{manifest_id}/result")
-    inner = _find(body, ("result", "body"))
-    return dict(inner) if isinstance(inner, Mapping) else dict(body)
-
-
-def _find(body: Any, names: Sequence[str]) -> Any:
-    """The first of ``names`` in ``body`` or in its one nested object."""
-    if not isinstance(body, Mapping):
-        return None
-    for name in names:
-        if name in body:
-            return body[name]
-    for value in body.values():
-        if isinstance(value, Mapping):
-            found = _find(value, names)
-            if found is not None:
-                return found
-    return None
+    """The ``result`` member of a completed computation's result, as its recipient holds it."""
+    body: dict[str, Any] = client.get(f"/computations/{manifest_id}/result")["result"]
+    return body
 
 
 @dataclass(frozen=True)
@@ -240,8 +222,38 @@ class Timed:
     event: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Followed:
+    """A computation followed from its proposal to ``run.completed``, with its phases' times.
+
+    Consent runs from just before the proposal was sent until ``run.started`` (requests, each
+    provider's signed decision, counter-signatures, finalisation); compute from ``run.started``
+    until ``run.completed``.
+    """
+
+    manifest_id: str
+    run_id: str
+    proposed_at: float
+    started_at: float
+    completed_at: float
+    events: tuple[Timed, ...]
+
+    @property
+    def consent_seconds(self) -> float:
+        """Proposal sent until the run started."""
+        return self.started_at - self.proposed_at
+
+    @property
+    def compute_seconds(self) -> float:
+        """Run started until it completed."""
+        return self.completed_at - self.started_at
+
+
 class EventFollower:
-    """A node's event stream, read in a daemon thread from before a proposal is made."""
+    """A node's event stream, read in a daemon thread from before a proposal is made.
+
+    One follower serves any number of computations proposed at its node, one after the other.
+    """
 
     def __init__(self, client: AdminClient, *, timeout: float = 30.0) -> None:
         self.client = client
@@ -264,33 +276,59 @@ class EventFollower:
         finally:
             self.events.put(None)
 
-    def until_done(
+    def run(
         self,
-        manifest_id: str,
+        manifest_draft: Mapping[str, Any],
         timeout: float,
         on_event: Callable[[Timed], None] = lambda _: None,
-    ) -> list[Timed]:
-        """The events of ``manifest_id`` up to its ``run.completed`` or ``run.aborted``."""
-        deadline = time.monotonic() + timeout
+    ) -> Followed:
+        """Propose ``manifest_draft`` at this node and follow it until its run completed.
+
+        ``on_event`` sees each event of the computation as it arrives. Raises
+        :class:`~node.localspace.LocalSpaceError`: ``consent_refused`` (a provider refused;
+        its reason code is in the message), ``run_start_failed``, ``run_aborted`` (with its
+        reason), ``run_timeout``, ``events_ended``; an :class:`~node.client.ApiError` if the
+        node refuses the draft itself.
+        """
+        proposed_at = time.monotonic()
+        view = self.client.post("/computations", dict(manifest_draft))
+        manifest_id = str(view["manifest_id"])
+        deadline = proposed_at + timeout
         seen: list[Timed] = []
+        started: Timed | None = None
         while True:
-            try:
-                item = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise LocalSpaceError(
-                    "run_timeout", "the computation did not end in time"
-                ) from None
-            if item is None:
-                raise LocalSpaceError("events_ended", "the node's event stream ended")
-            if item.event["data"].get("manifest_id") != manifest_id:
+            item = self._next(deadline)
+            data = item.event["data"]
+            if data.get("manifest_id") != manifest_id:
                 continue
             seen.append(item)
             on_event(item)
-            if item.event["event"] == "run.aborted":
-                reason = item.event["data"].get("reason", "unknown")
+            kind = item.event["event"]
+            if kind == "negotiation.updated" and data.get("state") == "TERMINATED":
+                reason = data.get("reason") or "unknown"
+                raise LocalSpaceError("consent_refused", f"a provider refused ({reason})")
+            if kind == "run.start_failed":
+                reason = data.get("reason") or "unknown"
+                raise LocalSpaceError("run_start_failed", f"the run could not start ({reason})")
+            if kind == "run.aborted":
+                reason = data.get("reason") or "unknown"
                 raise LocalSpaceError("run_aborted", f"the run aborted ({reason})")
-            if item.event["event"] == "run.completed":
-                return seen
+            if kind == "run.started" and started is None:
+                started = item
+            if kind == "run.completed":
+                begun = started or item
+                return Followed(
+                    manifest_id, str(data["run_id"]), proposed_at, begun.at, item.at, tuple(seen)
+                )
+
+    def _next(self, deadline: float) -> Timed:
+        try:
+            item = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise LocalSpaceError("run_timeout", "the computation did not end in time") from None
+        if item is None:
+            raise LocalSpaceError("events_ended", "the node's event stream ended")
+        return item
 
 
 def _subscribers(client: AdminClient) -> int:

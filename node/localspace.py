@@ -158,6 +158,10 @@ class LocalDataSpace:
     def __repr__(self) -> str:
         return f"LocalDataSpace({str(self.root)!r}, {len(self.members)} members)"
 
+    def node_ids(self) -> dict[str, str]:
+        """Each member's node id by slug (after :meth:`create`)."""
+        return {node.member.slug: node.node_id for node in self.nodes}
+
     def node(self, slug: str) -> LocalNode:
         """The node of member ``slug``."""
         for node in self.nodes:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from node import localqueries
+from node import localqueries, oracle
 from node.consent.manifest import parse_manifest
 from node.localqueries import bound_for
-from node.localspace import LocalDataSpace, default_members
+from node.localspace import LocalDataSpace, LocalSpaceError, default_members
 from node.synthetic.config import proof_of_concept
 from node.synthetic.generate import generate
 
@@ -76,3 +80,122 @@ def test_union_and_aggregate_results_are_compared_cell_by_cell(data) -> None:  #
     shown = next(i for i, c in enumerate(cells) if c["value"] is not None)
     cells[shown] = {**cells[shown], "value": cells[shown]["value"] + 1}
     assert not localqueries.compare(query, {"cells": cells}, answer)
+
+
+def test_aggregate_oracle_takes_the_providers_in_node_id_order(data) -> None:  # type: ignore[no-untyped-def]
+    """With node ids, a deduplicated aggregate counts each person at the lowest node id first."""
+    query = localqueries.monitoring(SLUGS)
+    ids = {"lea": "cfd1z", "ngo-a": "cfd1m", "ngo-b": "cfd1a"}
+    ordered = localqueries.expected(query, data, ids)
+    tables = [data.organisation(slug).columns for slug in ("ngo-b", "ngo-a", "lea")]
+    truth = oracle.aggregate(
+        tables,
+        statistic="count",
+        group_by=("exploitation_type", "region"),
+        dedup_by="name_dob",
+        min_group_size=5,
+        vocabularies=localqueries._vocabularies(data, "lea"),
+    )
+    assert ordered.cells == truth.cells
+    assert ordered.cells != localqueries.expected(query, data).cells  # the order matters here
+    same = {"lea": "cfd1a", "ngo-a": "cfd1b", "ngo-b": "cfd1c"}
+    assert (
+        localqueries.expected(query, data, same).cells == localqueries.expected(query, data).cells
+    )
+
+
+def test_compare_refuses_malformed_results(data) -> None:  # type: ignore[no-untyped-def]
+    """No identifiers list, a repeated aggregate cell or a missing cell is never a match."""
+    poc = localqueries.proof_of_concept(SLUGS)
+    assert not localqueries.compare(poc, {"size": 3}, localqueries.expected(poc, data))
+    query = localqueries.monitoring(SLUGS)
+    answer = localqueries.expected(query, data)
+    cells = [{"group": list(k), "value": v} for k, v in answer.cells.items()]
+    assert not localqueries.compare(query, {"cells": [*cells, cells[0]]}, answer)
+    assert not localqueries.compare(query, {"cells": cells[1:]}, answer)
+
+
+class _ScriptedNode:
+    """An admin client double: a proposal answers with a view, then the scripted events flow."""
+
+    def __init__(self, script: list[tuple[str, dict[str, Any]]], *, hold: bool = False) -> None:
+        self.script = script
+        self.hold = hold
+        self.subscribed = threading.Event()
+        self.proposed = threading.Event()
+        self.drafts: list[dict[str, Any]] = []
+
+    def get(self, path: str) -> dict[str, Any]:
+        assert path == "/status"
+        return {"events": {"subscribers": int(self.subscribed.is_set())}}
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        assert path == "/computations"
+        self.drafts.append(body)
+        self.proposed.set()
+        return {"manifest_id": "m-1", "state": "REQUESTED"}
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        self.subscribed.set()
+        self.proposed.wait(5)
+        for kind, data in self.script:
+            time.sleep(0.01)
+            yield {"id": None, "event": kind, "data": data}
+        if self.hold:  # the stream stays open and silent
+            threading.Event().wait(10)
+
+
+def _follow(
+    script: list[tuple[str, dict[str, Any]]], *, hold: bool = False, timeout: float = 5
+) -> localqueries.Followed:
+    node = _ScriptedNode(script, hold=hold)
+    follower = localqueries.EventFollower(node)  # type: ignore[arg-type]  # a test double
+    followed = follower.run({"kind": "union_size"}, timeout=timeout)
+    assert node.drafts == [{"kind": "union_size"}]
+    return followed
+
+
+def test_follower_splits_consent_from_compute_and_skips_other_computations() -> None:
+    """Consent ends at run.started, compute at run.completed; other manifests are ignored."""
+    followed = _follow([
+        ("negotiation.updated", {"manifest_id": "m-1", "role": "proposer", "state": "AGREED"}),
+        ("run.progressed", {"manifest_id": "m-0", "run_id": "r-0", "percent": 40}),
+        ("run.started", {"manifest_id": "m-1", "run_id": "r-1"}),
+        ("run.progressed", {"manifest_id": "m-1", "run_id": "r-1", "percent": 40}),
+        ("run.completed", {"manifest_id": "m-1", "run_id": "r-1", "result": True}),
+    ])  # fmt: skip
+    assert followed.manifest_id == "m-1"
+    assert followed.run_id == "r-1"
+    kinds = [t.event["event"] for t in followed.events]
+    assert kinds == ["negotiation.updated", "run.started", "run.progressed", "run.completed"]
+    assert followed.consent_seconds >= 0.02
+    assert 0.01 <= followed.compute_seconds < followed.consent_seconds + followed.compute_seconds
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "code"),
+    [
+        ("negotiation.updated", {"state": "TERMINATED", "reason": "constraint_failed"},
+         "consent_refused"),
+        ("run.start_failed", {"reason": "party_unreachable"}, "run_start_failed"),
+        ("run.aborted", {"run_id": "r-1", "reason": "deadline_passed"}, "run_aborted"),
+    ],
+)  # fmt: skip
+def test_follower_raises_on_refusal_failed_start_and_abort(
+    kind: str, data: dict[str, Any], code: str
+) -> None:
+    """A refusal, a run that cannot start and an aborted run each raise with the reason code."""
+    with pytest.raises(LocalSpaceError) as raised:
+        _follow([(kind, {"manifest_id": "m-1", **data})])
+    assert raised.value.code == code
+    assert data["reason"] in raised.value.message
+
+
+def test_follower_times_out_and_notices_the_stream_ending() -> None:
+    """No end of the run in time is run_timeout; a stream that ends is events_ended."""
+    with pytest.raises(LocalSpaceError) as raised:
+        _follow([])
+    assert raised.value.code == "events_ended"
+    with pytest.raises(LocalSpaceError) as raised:
+        _follow([("run.started", {"manifest_id": "m-1", "run_id": "r-1"})], hold=True, timeout=0.3)
+    assert raised.value.code == "run_timeout"
