@@ -23,6 +23,11 @@ node's own claims change (it joined a data space, or a credential of its own was
 (its record is signed once, at construction) and dials the bootstrap nodes not yet joined.
 Peers already linked through the old discovery are re-dialled: a gossip session cannot be
 reopened on a link, so those links are closed first.
+
+Whom to dial is ``node.peering``'s: bootstrap nodes, re-dials after a peer or this node
+restarted (from the address book ``node.peerbook``), and closing the links a removed data-space
+link no longer admits — unlinked through the API, or offline and seen by the store poll.
+Consent messages and runs dial a peer they have no link to through discovery.
 """
 
 from __future__ import annotations
@@ -60,13 +65,14 @@ from node.dataspaces import Change, DataSpaces, Signed
 from node.errors import NodeError, UnavailableError
 from node.events import EventBus
 from node.home import Home
+from node.peerbook import PeerBook
+from node.peering import BOOTSTRAP_DEADLINE, Peering
 from node.proposals import Proposals, policy_evaluator
 from node.store import open_store
 
 POLL_INTERVAL: Final = 1.0
 LIVENESS_INTERVAL: Final = 5.0
 EXPIRY_INTERVAL: Final = 60.0
-BOOTSTRAP_DEADLINE: Final = 30.0
 
 
 class Part(Protocol):
@@ -118,6 +124,15 @@ class NodeService:
         self.policies = PolicyStore(connection, audit=self.audit, publish=self.events.publish)
         self.agreements = Agreements(connection, identity.node_id, self.audit)
         self.runs = RunStore(connection, self.audit)
+        self.peerbook = PeerBook(connection)
+        self.peering = Peering(
+            self,
+            identity.node_id,
+            self._bootstrap,
+            self.peerbook,
+            lambda: self.dataspaces.authorizer(self.clock),
+            clock,
+        )
         self.consent: ConsentProtocol | None = None
         self.computations: Computations | None = None
         self.proposals: Proposals | None = None
@@ -133,7 +148,7 @@ class NodeService:
         self._data_version = -1
         self._claims: tuple[object, ...] = ()
         self._claims_lock = asyncio.Lock()
-        self._joined: set[str] = set()
+        self._link_digests: frozenset[bytes] = frozenset()
         self._log = structlog.get_logger("node.service")
         self.dataspaces.changed.append(self._on_dataspace_change)
 
@@ -184,10 +199,11 @@ class NodeService:
         self.home.write_admin_url(self.admin_url)
         self.started_at = now
         self._data_version = self._store_version()
+        self._link_digests = self._held_links()
         self._tasks.spawn(self._poll_store())
         self._tasks.spawn(self._probe_peers())
         self._tasks.spawn(self._expire_datasets())
-        self._dial_new_bootstrap()
+        self.peering.start()
 
     def _start_computing(self, host: PeerHost) -> None:
         """The consent protocol and the runs over ``host``; runs a crash cut short end first.
@@ -200,7 +216,13 @@ class NodeService:
             self.identity.node_id, self.policies, self.dataspaces, self.agreements
         )
         self.consent = ConsentProtocol(
-            host, self.identity, self.agreements, evaluator, self._publish, clock=self.clock
+            host,
+            self.identity,
+            self.agreements,
+            evaluator,
+            self._publish,
+            clock=self.clock,
+            connect=self._connect,
         )
         self.computations = Computations(
             host,
@@ -302,7 +324,7 @@ class NodeService:
             now = self.clock()
             claims = self._own_claims(now)
             if host is None or claims == self._claims:
-                self._dial_new_bootstrap()
+                self.peering.dial_bootstrap()
                 return
             self._claims = claims
             credentials = self.dataspaces.own_credentials(now)
@@ -327,16 +349,8 @@ class NodeService:
                 self.discovery = self._discovery(spaces, credentials)
             self._log.info("node.claims_changed", data_spaces=len(spaces), relinked=len(redial))
             for entry in redial:
-                self._joined.add(entry.node_id)
-                self._tasks.spawn(self._join(entry))
-            self._dial_new_bootstrap()
-
-    def _dial_new_bootstrap(self) -> None:
-        """Join the bootstrap nodes not joined yet (an invitation may have brought new ones)."""
-        for entry in self._bootstrap():
-            if entry.node_id not in self._joined:
-                self._joined.add(entry.node_id)
-                self._tasks.spawn(self._join(entry))
+                self.peering.dial(entry, BOOTSTRAP_DEADLINE)
+            self.peering.dial_bootstrap()
 
     def _bootstrap(self) -> list[Bootstrap]:
         seen: dict[str, Bootstrap] = {}
@@ -346,21 +360,8 @@ class NodeService:
                 seen.setdefault(entry.node_id, entry)
         return list(seen.values())
 
-    async def _join(self, entry: Bootstrap) -> None:
-        assert self.host is not None
-        try:
-            if self.discovery is not None:
-                await self.discovery.join(entry.node_id, entry.url, BOOTSTRAP_DEADLINE)
-            else:
-                await self.host.connect(entry.node_id, entry.url, BOOTSTRAP_DEADLINE)
-        except (OSError, NetworkError, TimeoutError) as error:
-            code = error.code.name if isinstance(error, NetworkError) else type(error).__name__
-            self._log.warning("bootstrap.failed", peer=entry.node_id[:12], reason=code)
-            self._joined.discard(entry.node_id)  # tried again at the next data-space change
-            return
-        self._log.info("bootstrap.joined", peer=entry.node_id[:12])
-        if self.liveness is not None:
-            self.liveness.watch(entry.node_id)
+    def _held_links(self) -> frozenset[bytes]:
+        return frozenset(link.digest() for link in self.dataspaces.links())
 
     # -- running ---------------------------------------------------------------------------
 
@@ -379,6 +380,9 @@ class NodeService:
                 self.discovery.revoke(obj)
         if self.host is not None and change in {"credential", "revocation", "charter"}:
             self._tasks.spawn(self._refresh_claims())
+        if self.host is not None and change == "unlink":
+            self._link_digests = self._held_links()
+            self._tasks.spawn(self.peering.enforce_admission())
         self.events.publish(f"dataspace.{change}_changed", {"change": change})
 
     def _store_version(self) -> int:
@@ -391,6 +395,11 @@ class NodeService:
             if version != self._data_version:
                 self._data_version = version
                 self.dataspaces.reload()
+                held = self._held_links()
+                removed = self._link_digests - held
+                self._link_digests = held
+                if removed:  # unlinked offline (``confide dataspace unlink``)
+                    await self.peering.enforce_admission()
 
     async def _expire_datasets(self) -> None:
         """Delete datasets whose retention ended (audited by the store), checking every minute."""
@@ -434,6 +443,7 @@ class NodeService:
     async def aclose(self, reason: str = "shutdown") -> None:
         """Stop everything in reverse order of start; the store is closed last."""
         await self._tasks.aclose()
+        await self.peering.aclose()
         for part in reversed(self._parts):
             with contextlib.suppress(Exception):
                 await part.aclose(reason)

@@ -37,6 +37,8 @@ from node.errors import ForbiddenError, InvalidError, NotFoundError
 
 PENDING_GRACE: Final = 30
 """Seconds the proposer waits past a provider's announced approval deadline."""
+FOLLOW_GRACE: Final = 2 * PENDING_GRACE
+"""Seconds past the manifest's expiry that a wait on *another* party's deadline lasts."""
 
 Evaluator = Callable[[Manifest, int], Evaluation]
 """``evaluate(manifest, now)``: this node's own policies on all its inputs of ``manifest``."""
@@ -60,6 +62,27 @@ class Status:
     def ended(self) -> Negotiation | None:
         """The first provider negotiation that TERMINATED, with its reason, if any."""
         return next((n for n in self.providers if n.state is State.TERMINATED), None)
+
+
+def wait_deadline(
+    role: Role, state: State, now: int, timeouts: Timeouts, expires_at: int
+) -> int | None:
+    """When a negotiation that entered ``state`` at ``now`` expires, so that each wait ends by
+    its own deadline and not by another's.
+
+    Waits that only follow someone else's — a provider's AGREED (for the counter-signature) and
+    the proposer's AGREED (for the slowest provider) — last until :data:`FOLLOW_GRACE` past the
+    manifest's expiry instead of ending at it: a request still pending at the expiry then ends
+    with ``approval_timeout`` (the provider's deadline, told to the proposer, which ends the
+    proposal for everyone) rather than with whichever deadline the timers happened to fire
+    first. Every other wait is :func:`~node.consent.negotiation.deadline_for`.
+    """
+    deadline = deadline_for(role, state, now, timeouts, expires_at)
+    if state is not State.AGREED or deadline is None:
+        return deadline
+    if role is Role.PROVIDER:
+        return min(now + timeouts.countersignature, expires_at + FOLLOW_GRACE)
+    return expires_at + FOLLOW_GRACE
 
 
 class Proposing:
@@ -124,7 +147,8 @@ class Proposing:
     def _on_pending(self, sender: str, message: messages.Pending) -> None:
         negotiation = self._proposal(message.manifest_id, sender)
         manifest = self._manifest(message.manifest_id)
-        deadline = min(message.deadline + PENDING_GRACE, manifest.expires_at)
+        # the provider's own approval deadline ends it there first, and it tells us why
+        deadline = min(message.deadline, manifest.expires_at) + PENDING_GRACE
         after = self.agreements.transition(
             negotiation, Event.QUEUED, self.clock(), deadline=deadline, actor=sender
         )
@@ -153,7 +177,7 @@ class Proposing:
                 )
             self._end_proposal(manifest.id, Reason.PROVIDER_REFUSED, sender)
             return
-        deadline = deadline_for(
+        deadline = wait_deadline(
             Role.PROPOSER, State.AGREED, now, self.timeouts, manifest.expires_at
         )
         with self.agreements.atomic():
@@ -241,11 +265,13 @@ class Proposing:
     def _post(self, node_id: str, message: messages.Message) -> None:
         self.transport.post(node_id, message)
 
-    def _unreachable(self, node_id: str, message: messages.Message) -> None:
+    def _unreachable(self, node_id: str, message: messages.Message, reason: str) -> None:
+        """A request that could not be sent ends the proposal with ``reason`` (``unreachable``,
+        or the handshake's refusal such as ``no_shared_data_space``) as that provider's."""
         if isinstance(message, messages.Request):
             view = self.agreements.get(message.manifest.id, node_id, Role.PROPOSER)
             if view is not None and view.state is State.REQUESTED:
-                self._end_proposal(message.manifest.id, Reason.UNREACHABLE, node_id)
+                self._end_proposal(message.manifest.id, reason or Reason.UNREACHABLE, node_id)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ deadline in the store and expires what is due, so deadlines survive a restart (:
 
 What this module needs: a :class:`~network.host.PeerHost`, the node's identity, its
 :class:`~node.consent.agreements.Agreements`, an evaluator of manifests against this node's own
-policies (never a policy sent by the proposer), and optionally ``publish(kind, data)``.
+policies (never a policy sent by the proposer), and optionally ``publish(kind, data)`` and
+``connect(node_id, deadline)``, which dials a peer the node has no link to (the service passes
+discovery's; without it a message waits for a link the peer dials).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from node.consent.negotiation import (
     next_deadline,
     start,
 )
-from node.consent.proposing import Evaluator, Proposing, Publish, Status
-from node.consent.transport import CONSENT_SESSION, ConsentTransport
+from node.consent.proposing import Evaluator, Proposing, Publish, Status, wait_deadline
+from node.consent.transport import CONSENT_SESSION, Connect, ConsentTransport
 from node.errors import ConflictError, ForbiddenError, InvalidError, NodeError, NotFoundError
 
 __all__ = ["CONSENT_SESSION", "ConsentProtocol", "Evaluator", "Publish", "Status"]
@@ -79,6 +81,7 @@ class ConsentProtocol(Proposing):
         timeouts: Timeouts | None = None,
         clock: Callable[[], int] = _wall_clock,
         link_timeout: float = 10.0,
+        connect: Connect | None = None,
     ) -> None:
         self.host = host
         self.identity = identity
@@ -89,7 +92,9 @@ class ConsentProtocol(Proposing):
         self.timeouts = timeouts or Timeouts()
         self.clock = clock
         self.link_timeout = link_timeout
-        self.transport = ConsentTransport(host, self._handle, self._unreachable, link_timeout)
+        self.transport = ConsentTransport(
+            host, self._handle, self._unreachable, link_timeout, connect
+        )
         self._tasks = TaskSet()
         self._rearm = asyncio.Event()
         self._changed = asyncio.Event()
@@ -266,7 +271,7 @@ class ConsentProtocol(Proposing):
             max_runs=max_runs or DEFAULT_MAX_RUNS,
             now=now,
         )
-        deadline = deadline_for(
+        deadline = wait_deadline(
             Role.PROVIDER, State.AGREED, now, self.timeouts, manifest.expires_at
         )
         with self.agreements.atomic():

@@ -3,9 +3,13 @@
 Messages of the consent negotiation travel on the session :data:`CONSENT_SESSION` of each link,
 one ``uint8`` array per message, labelled ``c1``, ``c2``… per direction, so the receiver reads
 them in the order they were sent. Each peer has one outbox and one worker that sends its
-messages in order, dialling nothing: it waits up to ``link_timeout`` for the host's link to the
-peer. A message to this node itself goes through the same codec without a link. A message that
-cannot be sent is handed to ``on_unreachable``; bytes that do not decode are logged once and
+messages in order. With no link to the peer, the worker dials it through ``connect(node_id,
+deadline)`` (the service passes discovery's, which dials the address of the peer's signed
+record); without ``connect``, or when no record of the peer is known (``LookupError``), it waits
+up to ``link_timeout`` for a link the peer dials. A message to this node itself goes through the
+same codec without a link. A message that cannot be sent is handed to ``on_unreachable`` with a
+reason code: the handshake's refusal (:func:`unreachable_reason`, e.g. ``no_shared_data_space``
+once a data-space link is gone) or ``unreachable``. Bytes that do not decode are logged once and
 skipped (the session stays usable: labels keep the two sides in step).
 """
 
@@ -13,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
+import aiohttp
 import numpy as np
 import structlog
 
-from network.errors import NetworkError
+from network.errors import NetworkError, WireCode
 from network.host import PeerHost
 from network.link import Link, Session
 from network.tasks import TaskSet
@@ -30,6 +35,25 @@ CONSENT_SESSION: Final = 3
 
 Handler = Callable[[str, messages.Message], None]
 """``handle(sender, message)``: the sender is the authenticated node at the link's far end."""
+Unreachable = Callable[[str, messages.Message, str], None]
+"""``on_unreachable(node_id, message, reason)``: ``message`` could not be sent to ``node_id``."""
+Connect = Callable[[str, float], Awaitable[Link]]
+"""``connect(node_id, deadline)``: a link to a peer, dialled on demand (``LookupError`` if the
+peer's address is not known)."""
+
+UNREACHABLE: Final = "unreachable"
+_ADMISSION: Final = frozenset(
+    {code for code in WireCode if 260 <= code < 300} | {WireCode.NOT_AUTHORIZED}
+)
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """The reason code of a failed send: a handshake refusal by admission (the wire code's
+    name, e.g. ``no_shared_data_space``, ``revoked``, ``not_a_member``) or ``unreachable``."""
+    if isinstance(error, NetworkError) and error.code in _ADMISSION:
+        return error.code.name.lower()
+    return UNREACHABLE
+
 
 _log = structlog.get_logger("node.consent")
 
@@ -49,14 +73,16 @@ class ConsentTransport:
         self,
         host: PeerHost,
         handle: Handler,
-        on_unreachable: Handler,
+        on_unreachable: Unreachable,
         link_timeout: float = 10.0,
+        connect: Connect | None = None,
     ) -> None:
         self.host = host
         self.node_id = host.node_id
         self._handle = handle
         self._on_unreachable = on_unreachable
         self.link_timeout = link_timeout
+        self._connect = connect
         self._channels: dict[int, _Channel] = {}
         self._outboxes: dict[str, asyncio.Queue[messages.Message]] = {}
         self._tasks = TaskSet()
@@ -93,16 +119,24 @@ class ConsentTransport:
             self._handle(self.node_id, messages.decode(data))
             return
         try:
-            link = self.host.link(node_id) or await self.host.wait_for_link(
-                node_id, self.link_timeout
-            )
+            link = self.host.link(node_id) or await self._dial(node_id)
             channel = self._channel(link)
             channel.sent += 1
             payload = np.frombuffer(data, dtype=np.uint8)
             await channel.session.send(f"c{channel.sent}", (payload,))
-        except (NetworkError, TimeoutError):
-            _log.warning("consent.unreachable", peer=node_id)
-            self._on_unreachable(node_id, message)
+        except (NetworkError, OSError, TimeoutError, aiohttp.ClientError) as error:
+            reason = unreachable_reason(error)
+            _log.warning("consent.unreachable", peer=node_id, reason=reason)
+            self._on_unreachable(node_id, message, reason)
+
+    async def _dial(self, node_id: str) -> Link:
+        """A link to ``node_id``: dialled through ``connect``, else one the peer dials."""
+        if self._connect is not None:
+            try:
+                return await self._connect(node_id, self.link_timeout)
+            except LookupError:  # no record of the peer yet: perhaps it dials us
+                pass
+        return await self.host.wait_for_link(node_id, self.link_timeout)
 
     def _channel(self, link: Link) -> _Channel:
         channel = self._channels.get(id(link))

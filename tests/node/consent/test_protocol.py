@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.consent import messages
+from node.consent.manifest import parse_manifest
 from node.consent.negotiation import Role, State, Timeouts
 from node.errors import ForbiddenError
 from tests.node.consent.protocol_harness import (
@@ -135,6 +136,40 @@ async def test_approval_times_out(tmp_path: Path) -> None:
         assert status.state is State.TERMINATED
         assert {n.provider: n.reason for n in status.providers}[ngo.node_id] == "approval_timeout"
         assert own_state(ngo, manifest.id) is State.TERMINATED
+    finally:
+        await stop_nodes(nodes)
+
+
+async def test_a_request_pending_at_the_expiry_ends_with_approval_timeout(
+    tmp_path: Path,
+) -> None:
+    """The manifest expires while one provider waits for a person and the others agreed: the
+    pending provider's reason is approval_timeout everywhere, not a countersignature or
+    decision timeout that fired at the same moment; the others were ended by it."""
+    nodes = await start_nodes(tmp_path, [ALLOW, MANUAL, ALLOW])
+    try:
+        lea, ngo, care = nodes
+        now = int(time.time())
+        manifest = dataclasses.replace(
+            manifest_for(lea, [lea, ngo, care], [lea, ngo, care], now), expires_at=now + 3
+        )
+        manifest = parse_manifest(manifest.to_json())
+        lea.protocol.propose(manifest)
+        status = await lea.protocol.wait(manifest.id, 15)
+        assert status.state is State.TERMINATED
+        assert {n.provider: n.reason for n in status.providers} == {
+            ngo.node_id: "approval_timeout",
+            lea.node_id: "provider_terminated",
+            care.node_id: "provider_terminated",
+        }
+        await eventually(lambda: own_state(ngo, manifest.id) is State.TERMINATED)
+        own = ngo.agreements.get(manifest.id, ngo.node_id, Role.PROVIDER)
+        assert own is not None
+        assert own.reason == "approval_timeout"
+        await eventually(lambda: own_state(care, manifest.id) is State.TERMINATED)
+        told = care.agreements.get(manifest.id, care.node_id, Role.PROVIDER)
+        assert told is not None
+        assert told.reason == "provider_terminated"
     finally:
         await stop_nodes(nodes)
 
