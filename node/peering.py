@@ -99,8 +99,10 @@ class Peering:
         self._tasks.spawn(self._heal())
 
     async def aclose(self) -> None:
-        """Stop dialling."""
+        """Stop dialling; remember the addresses of the records held now."""
         await self._tasks.aclose()
+        with contextlib.suppress(sqlite3.Error, NodeError):  # a full disk must not block a stop
+            self.remember()
 
     # -- dialling ------------------------------------------------------------------------------
 
@@ -171,14 +173,7 @@ class Peering:
         if host is None:
             return
         now = self.clock()
-        discovery = self.node.discovery
-        if discovery is not None:
-            seen = []
-            for node_id in sorted(discovery.known() - {self.node_id}):
-                signed = discovery.store.get(node_id, now)
-                if signed is not None and signed.record.addresses:
-                    seen.append((node_id, signed.record.addresses[0]))
-            self.peerbook.remember(seen, now)
+        self.remember()
         targets = {entry.node_id: entry for entry in self.bootstrap()}
         if not any(host.link(node_id) is not None for node_id in self.peer_ids()):
             for node_id, url in self.peerbook.addresses(now):
@@ -187,6 +182,19 @@ class Peering:
         for node_id, entry in targets.items():
             if loop_now >= self._backoff.get(node_id, (0.0, 0.0))[0]:
                 self.dial(entry, REDIAL_DEADLINE)
+
+    def remember(self) -> None:
+        """Put the first address of every valid record discovery holds into the address book."""
+        discovery = self.node.discovery
+        if discovery is None:
+            return
+        now = self.clock()
+        seen = []
+        for node_id in sorted(discovery.known() - {self.node_id}):
+            signed = discovery.store.get(node_id, now)
+            if signed is not None and signed.record.addresses:
+                seen.append((node_id, signed.record.addresses[0]))
+        self.peerbook.remember(seen, now)
 
     def peer_ids(self) -> set[str]:
         """Every peer the node knows of: records, bootstrap nodes, address book, liveness."""
