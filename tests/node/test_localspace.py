@@ -52,6 +52,8 @@ def test_create_makes_homes_and_the_governance_node_holds_every_credential(tmp_p
     assert summary["my_roles"] == ["lea"]
     assert summary["members_known"] == 3
     assert summary["purposes"] == ["prevalence-monitoring", "victim-outreach"]
+    assert space.node_ids() == {node.member.slug: node.node_id for node in space.nodes}
+    assert len(set(space.node_ids().values())) == 3
 
 
 def test_create_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
