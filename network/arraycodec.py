@@ -35,6 +35,8 @@ _ARRAY_HEAD: Final = struct.Struct("<BBHI")  # dtype code, ndim, reserved (0), r
 _SHAPES: Final = tuple(struct.Struct(f"<{ndim}Q") for ndim in range(MAX_NDIM + 1))
 _DESCRIPTORS: Final = tuple(struct.Struct(f"<BBHI{ndim}Q") for ndim in range(MAX_NDIM + 1))
 """A whole descriptor (head and dimensions) per ``ndim``."""
+_ONE_VECTOR: Final = struct.Struct("<IIBBHIQ")
+"""Count, reserved, then the descriptor of one 1-dimensional array: the common message."""
 _ZEROS: Final = bytes(8)
 
 AnyArray: TypeAlias = npt.NDArray[Any]
@@ -73,6 +75,9 @@ def decode_arrays(buffer: bytes | bytearray | memoryview) -> tuple[AnyArray, ...
     """The arrays of one encoded array list, as views into ``buffer`` (no copies)."""
     view = memoryview(buffer).cast("B")
     length = len(view)
+    vector = _one_vector(view, length)
+    if vector is not None:
+        return (vector,)
     if length < _ARRAYS_HEAD.size:
         raise _bad("array list truncated")
     count, reserved = _ARRAYS_HEAD.unpack_from(view)
@@ -110,6 +115,23 @@ def decode_arrays(buffer: bytes | bytearray | memoryview) -> tuple[AnyArray, ...
     if offset != length:
         raise _bad("trailing bytes")
     return tuple(arrays)
+
+
+def _one_vector(view: memoryview, length: int) -> AnyArray | None:
+    """The fast path: a valid list of exactly one 1-dimensional array, read with one layout;
+    None for anything else (valid or not), which the general reader then judges."""
+    if length < _ONE_VECTOR.size:
+        return None
+    count, reserved, code, ndim, zero_a, zero_b, size = _ONE_VECTOR.unpack_from(view)
+    dtype = _DTYPES.get(code)
+    if count != 1 or ndim != 1 or dtype is None or size > MAX_DIM:
+        return None
+    end = _ONE_VECTOR.size + size * dtype.itemsize
+    if reserved or zero_a or zero_b or end + (-end % 8) != length:
+        return None
+    if view[end:] != _ZEROS[: length - end]:
+        return None
+    return np.frombuffer(view, dtype, size, _ONE_VECTOR.size)
 
 
 def array_parts(arrays: Sequence[AnyArray]) -> tuple[list[Buffer], int]:

@@ -122,6 +122,7 @@ class Link:
         self._last_received = self._loop.time()
         self._write_started: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0  # when the timer fires
 
     def start(self) -> None:
         """Start the reader, writer and keep-alive tasks and the deadline timer."""
@@ -131,7 +132,7 @@ class Link:
             asyncio.create_task(self._write_loop()),
             asyncio.create_task(self._keepalive()),
         ]
-        self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
+        self._arm_watchdog()
 
     @property
     def is_closed(self) -> bool:
@@ -189,24 +190,23 @@ class Link:
     async def write_small(self, record: bytes) -> None:
         """Send a one-record message: at once if nothing is queued or being written (no task
         switch), else queued ahead of bulk fragments."""
-        if self.is_closed:
+        if self.closed.done():
             raise self.closed.result()
-        if self._writing or not self._drained.is_set():
+        control, small, bulk = self._queues
+        if self._writing or control or small or bulk:
             self.enqueue(record, SMALL)
             return
         with contextlib.suppress(NetworkError):  # the link has ended; sessions fail with it
             await self._write(record)
-        if not self._drained.is_set():
+        if control or small or bulk:
             self._ready.set()  # frames queued while we wrote: the writer takes over
 
     async def _write(self, record: bytes) -> None:
         """Seal and send one record; a failure ends the link and is raised."""
         self._writing = True
         self._write_started = started = self._loop.time()
-        watchdog = self._watchdog
-        if watchdog is not None and watchdog.when() > started + self._write_timeout:
-            watchdog.cancel()
-            self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
+        if self._watchdog_at > started + self._write_timeout:
+            self._arm_watchdog()
         try:
             await self._pipe.send(self._cipher.seal(record))
         except NetworkError as error:
@@ -251,9 +251,9 @@ class Link:
                 self._last_received = time()
                 record = open_record(data)
                 found = whole_message(record)  # the fast path: a message in one record
-                message = None if found is None else whole(*found)
-                if message is not None:
-                    self._on_message(message, len(data))
+                arrays = None if found is None else whole(*found)
+                if found is not None and arrays is not None:
+                    self._on_message(found[0], found[1], arrays, len(data))
                 else:  # everything else, including whatever is invalid: the full decoder
                     self._dispatch(framing.decode_frame(record), len(data))
         except NetworkError as error:
@@ -319,13 +319,16 @@ class Link:
         session = self._charged(frame.session_id, size - TAG_SIZE)
         if session is not None:
             message = self._reassembler.receive(frame)
-            session._received(frame.label, size - TAG_SIZE, message)
+            arrays = None if message is None else message.arrays
+            session._received(frame.label, size - TAG_SIZE, arrays)
 
-    def _on_message(self, message: framing.Message, size: int) -> None:
+    def _on_message(
+        self, session_id: int, label: str, arrays: tuple[framing.AnyArray, ...], size: int
+    ) -> None:
         """A whole message in one record (``_on_data`` without the reassembler)."""
-        session = self._charged(message.session_id, size - TAG_SIZE)
+        session = self._charged(session_id, size - TAG_SIZE)
         if session is not None:
-            session._received(message.label, size - TAG_SIZE, message)
+            session._received(label, size - TAG_SIZE, arrays)
 
     def _charged(self, session_id: int, record_size: int) -> Session | None:
         """The session a DATA record of this size is charged to, or None if it is dropped."""
@@ -380,7 +383,14 @@ class Link:
         elif self._write_started is not None and now >= self._write_started + self._write_timeout:
             self._end(NetworkError(WireCode.LINK_TIMEOUT, "write stalled"))
         else:
-            self._watchdog = self._loop.call_at(self._next_deadline(), self._check_deadlines)
+            self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        """(Re)arm the link's one timer for the nearest deadline."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog_at = self._next_deadline()
+        self._watchdog = self._loop.call_at(self._watchdog_at, self._check_deadlines)
 
     def _end(self, error: NetworkError) -> None:
         if self.closed.done():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from network.arraycodec import decode_arrays
+from network.arraycodec import AnyArray, decode_arrays
 from network.frameerrors import FrameDecodeError, FrameErrorCode
 from network.framing import MIN_FRAGMENT_PAYLOAD, Data, Message
 
@@ -58,13 +58,15 @@ class Reassembler:
             self.abort(frame.session_id)
             raise
 
-    def whole(self, session_id: int, label: str, payload: memoryview) -> Message | None:
-        """The message of a one-record DATA frame, if :meth:`receive` would deliver it as is.
+    def whole(
+        self, session_id: int, label: str, payload: memoryview
+    ) -> tuple[AnyArray, ...] | None:
+        """The arrays of a one-record message, if :meth:`receive` would deliver it as is.
 
         The fast path for what ``framing.whole_message`` found in a record: nothing partial
-        under the label, within the message limit, arrays well formed — then the message, its
-        arrays views of the record, with nothing held. Otherwise None, and the caller hands the
-        decoded frame to :meth:`receive`, which raises the precise error.
+        under the label, within the message limit, arrays well formed — then the arrays (views
+        of the record), with nothing held. Otherwise None, and the caller hands the decoded
+        frame to :meth:`receive`, which delivers it or raises the precise error.
         """
         partials = self._partial.get(session_id)
         if partials is not None and label in partials:
@@ -72,10 +74,9 @@ class Reassembler:
         if len(payload) > self.limits.max_message_bytes:
             return None
         try:
-            arrays = decode_arrays(payload)
+            return decode_arrays(payload)
         except FrameDecodeError:
             return None
-        return Message(session_id, label, arrays)
 
     def _receive(self, frame: Data) -> Message | None:
         if not frame.last and len(frame.payload) < self.limits.min_fragment_payload:

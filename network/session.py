@@ -18,6 +18,7 @@ needs no credit, so a round trip of small messages sends no CREDIT at all. The s
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, Final
 
 from network import framing
@@ -52,6 +53,10 @@ class Session:
         self._partial: dict[str, int] = {}  # frame bytes so far of messages still arriving
         self._credit = INITIAL_WINDOW
         self._credit_changed = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._deadlines: dict[str, float] = {}  # label → when its waiting receive times out
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf
         self._failure: NetworkError | None = None
         self._outstanding = 0  # bytes charged to the peer and not yet granted back
         self._ungranted = 0  # of those, bytes of messages already consumed
@@ -104,32 +109,57 @@ class Session:
         """The arrays the peer sent under ``label`` (also after the peer ended the session, if
         the message was complete); ``SESSION_TIMEOUT`` after ``timeout`` seconds."""
         slot = self._mail.get(label)
-        if slot is None:  # a delivered message outlives the session's end
-            self._raise_if_failed()
-            slot = self._slot(label)
+        if slot is None or slot.cancelled():  # a delivered message outlives the session's end
+            if self._failure is not None:
+                raise self._failure
+            slot = self._new_slot(label)
         if not slot.done():
+            if timeout is not None:  # no timer per receive: see _sweep
+                deadline = self._loop.time() + timeout
+                self._deadlines[label] = deadline
+                if deadline < self._sweep_at:
+                    self._arm_sweep(deadline)
             try:
-                if timeout is None:
-                    await slot  # not shielded (a shield costs a turn of the loop): see _slot
-                else:
-                    async with asyncio.timeout(timeout):
-                        await slot
-            except TimeoutError:
-                self._forget_cancelled(label, slot)
-                raise RemoteProtocolError(
-                    WireCode.SESSION_TIMEOUT, "message did not arrive"
-                ) from None
+                await slot  # not shielded (a shield costs a turn of the loop): see _new_slot
             except asyncio.CancelledError:
                 self._forget_cancelled(label, slot)
                 raise
+            finally:
+                if timeout is not None:
+                    self._deadlines.pop(label, None)
         del self._mail[label]
         arrays = slot.result()
         size = self._sizes.pop(label, 0)
         if size:
-            self._hold(-size)
+            self._held -= size
+            self.link.hold(-size)
             self._ungranted += size
-            self._maybe_grant()
+            if self._outstanding >= GRANT_THRESHOLD:
+                self._grant_back()
         return arrays
+
+    def _arm_sweep(self, when: float) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = when
+        self._sweep_timer = self._loop.call_at(when, self._sweep)
+
+    def _sweep(self) -> None:
+        """The session's one receive timer: fail every waiter whose deadline has passed, then
+        re-arm for the earliest one left. A receive only records its deadline (and re-arms
+        when it is the earliest), so a message that arrives in time costs no timer at all."""
+        self._sweep_timer, self._sweep_at = None, math.inf
+        now = self._loop.time()
+        for label, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[label]
+                slot = self._mail.get(label)
+                if slot is not None and not slot.done():  # (done: it came just in time)
+                    del self._mail[label]  # a later message makes a new slot
+                    error = RemoteProtocolError(WireCode.SESSION_TIMEOUT, "message did not arrive")
+                    slot.set_exception(error)
+        if self._deadlines:
+            self._arm_sweep(min(self._deadlines.values()))
 
     def abort(self, code: WireCode, reason: str = "") -> None:
         """End the session with a reason the peer sees; local waiters fail, waiting messages
@@ -163,14 +193,14 @@ class Session:
         if slot.cancelled() and self._mail.get(label) is slot:
             del self._mail[label]
 
-    def _slot(self, label: str) -> asyncio.Future[tuple[Any, ...]]:
-        slot = self._mail.get(label)
-        if slot is None or slot.cancelled():  # (cancelled: its waiter gave up a moment ago)
-            self._mail.pop(label, None)
-            if len(self._mail) >= MAX_EARLY_MESSAGES:
-                raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "too many early messages")
-            slot = asyncio.get_running_loop().create_future()
-            self._mail[label] = slot
+    def _new_slot(self, label: str) -> asyncio.Future[tuple[Any, ...]]:
+        """A fresh mailbox slot for ``label`` (replacing one whose waiter gave up a moment ago:
+        a waiter cancelled on a label cancels its slot)."""
+        self._mail.pop(label, None)
+        if len(self._mail) >= MAX_EARLY_MESSAGES:
+            raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "too many early messages")
+        slot: asyncio.Future[tuple[Any, ...]] = self._loop.create_future()
+        self._mail[label] = slot
         return slot
 
     def _charge(self, size: int) -> None:
@@ -178,32 +208,37 @@ class Session:
         self._outstanding += size
         if self._outstanding > INITIAL_WINDOW:
             raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "peer ignored flow control")
-        self._hold(size)
-        self._maybe_grant()
+        self._held += size
+        self.link.hold(size)
+        if self._ungranted and self._outstanding >= GRANT_THRESHOLD:
+            self._grant_back()
 
-    def _received(self, label: str, size: int, message: framing.Message | None) -> None:
-        """A charged record of ``label``; ``message`` once the record completed it."""
-        total = self._partial.pop(label, 0) + size
-        if message is None:
+    def _received(self, label: str, size: int, arrays: tuple[Any, ...] | None) -> None:
+        """A charged record of ``label``; its message's ``arrays`` once the record completed it."""
+        total = self._partial.pop(label, 0) + size if self._partial else size
+        if arrays is None:
             self._partial[label] = total
             return
-        slot = self._slot(label)
-        if slot.done():
+        slot = self._mail.get(label)
+        if slot is None or slot.cancelled():
+            slot = self._new_slot(label)
+        elif slot.done():
             raise RemoteProtocolError(WireCode.PROTOCOL_VIOLATION, "second message, one label")
         self._sizes[label] = total
-        slot.set_result(message.arrays)
+        slot.set_result(arrays)
 
     def _drop_partial(self) -> None:
         """Forget messages still arriving (never delivered) once the session ended."""
         self._hold(-sum(self._partial.values()))
         self._partial.clear()
 
-    def _maybe_grant(self) -> None:
-        if self._ungranted and self._outstanding >= GRANT_THRESHOLD:
-            if self._failure is None:
-                self.link.enqueue_frame(framing.Credit(self.session_id, self._ungranted))
-            self._outstanding -= self._ungranted
-            self._ungranted = 0
+    def _grant_back(self) -> None:
+        """Return the consumed bytes in one CREDIT (the peer's unreturned credit reached
+        ``GRANT_THRESHOLD``)."""
+        if self._failure is None:
+            self.link.enqueue_frame(framing.Credit(self.session_id, self._ungranted))
+        self._outstanding -= self._ungranted
+        self._ungranted = 0
 
     def _grant(self, granted: int) -> None:
         self._credit += granted
