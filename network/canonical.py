@@ -22,7 +22,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Collection, Iterable, Mapping, Set
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypeGuard
 
 import msgpack
 
@@ -161,16 +161,32 @@ def invalid(path: str, reason: str) -> ValidationError:
     return ValidationError(WireCode.INVALID_FIELD, path, reason)
 
 
+def unknown_field_path(path: str, position: int) -> str:
+    """The path of an unknown key: its position among the map's keys, never its text.
+
+    A key we do not know was chosen by whoever wrote the map (often a peer). Its text could hold
+    a newline, terminal escapes, kilobytes of filler or someone's name, and a path goes into
+    exception text, log lines, audit details and API replies; so the key is reported as
+    ``<path>.<unknown #i>``, ``i`` being its 0-based position in the map (for decoded canonical
+    input: the wire order, i.e. sorted by UTF-8 bytes).
+    """
+    return f"{path}.<unknown #{position}>"
+
+
 def expect_map(value: Value, path: str, keys: Collection[str]) -> dict[str, Value]:
-    """``value`` as a map with exactly ``keys``; a missing or unknown key is named by path."""
+    """``value`` as a map with exactly ``keys``.
+
+    A missing key is named by its path (``$.body.roles``: the name is ours); the first unknown
+    key by its position only (:func:`unknown_field_path`), so no peer text reaches the error.
+    """
     if not isinstance(value, dict):
         raise invalid(path, "expected a map")
     for key in keys:
         if key not in value:
             raise invalid(f"{path}.{key}", "missing field")
-    for key in value:
+    for position, key in enumerate(value):
         if key not in keys:
-            raise invalid(f"{path}.{key}", "unknown field")
+            raise invalid(unknown_field_path(path, position), "unknown field")
     return value
 
 
@@ -215,9 +231,14 @@ def expect_list(value: Value, path: str, max_items: int) -> list[Value]:
     return value
 
 
+def is_name(value: object, max_length: int = 64) -> TypeGuard[str]:
+    """Whether ``value`` is a vocabulary name (see :func:`check_name`)."""
+    return isinstance(value, str) and len(value) <= max_length and bool(_NAME.fullmatch(value))
+
+
 def check_name(value: object, path: str, max_length: int = 64) -> str:
     """A vocabulary name: lowercase ``a-z0-9`` words joined by ``-`` or ``_``, ≤ ``max_length``."""
-    if not isinstance(value, str) or len(value) > max_length or not _NAME.fullmatch(value):
+    if not is_name(value, max_length):
         raise invalid(path, "not a valid name")
     return value
 

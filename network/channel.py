@@ -24,13 +24,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import msgpack
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from network.canonical import DOMAIN_NOISE_STATIC_KEY as STATIC_DOMAIN
-from network.errors import HandshakeError, RemoteProtocolError, SignatureError, WireCode
+from network.canonical import is_name
+from network.errors import (
+    HandshakeError,
+    RemoteProtocolError,
+    SignatureError,
+    ValidationError,
+    WireCode,
+)
 from network.identity import Identity, node_id_from_public_key, verify
 from network.noise import HandshakeState, TransportCipher
 
@@ -81,18 +88,38 @@ def _refuse(code: WireCode, reason: str) -> HandshakeError:
     return HandshakeError(code, reason)
 
 
-def _hello(spaces: Sequence[str]) -> bytes:
+# --- the clear-text and payload codecs ---------------------------------------------------------
+#
+# The fuzz rule for the three decoders below: any bytes are either accepted or raise
+# ``HandshakeError`` (whose ``code`` says why); nothing else escapes. Their error texts are fixed
+# strings: no key, name or other text the peer chose ever appears in them.
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    """``data`` as one msgpack value (str keys or bin keys only); else ``HANDSHAKE_MALFORMED``."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        # ValueError covers ExtraData, FormatError, StackError, UnicodeDecodeError and
+        # "incomplete input"; OutOfData is an UnpackException only.
+        raise _refuse(WireCode.HANDSHAKE_MALFORMED, f"{what} is not msgpack") from None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def encode_hello(spaces: Sequence[str]) -> bytes:
+    """The initiator's clear-text hello: ``{"v": VERSION, "spaces": sorted(spaces)}``."""
     return bytes(msgpack.packb({"v": VERSION, "spaces": sorted(spaces)}))
 
 
-def _parse_hello(data: bytes) -> tuple[str, ...]:
+def decode_hello(data: bytes) -> tuple[str, ...]:
+    """The data spaces a hello offers; raises ``HandshakeError`` for anything but a v1 hello."""
     if len(data) > MAX_HELLO:
         raise _refuse(WireCode.HANDSHAKE_OVERSIZED, "hello too large")
-    try:
-        hello = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "hello is not msgpack") from None
-    if not isinstance(hello, dict) or hello.get("v") != VERSION:
+    hello = _unpack(data, "hello")
+    if not isinstance(hello, dict) or not _is_int(hello.get("v")) or hello["v"] != VERSION:
         raise _refuse(WireCode.HANDSHAKE_MALFORMED, "unsupported hello")
     return _spaces(hello.get("spaces"))
 
@@ -100,12 +127,13 @@ def _parse_hello(data: bytes) -> tuple[str, ...]:
 def _spaces(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_SPACES:
         raise _refuse(WireCode.HANDSHAKE_MALFORMED, "data spaces must be a short list")
-    if not all(isinstance(s, str) and 0 < len(s) <= 128 for s in value):
-        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "data space names are short strings")
+    if not all(is_name(space) for space in value):
+        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "data space ids must be names")
     return tuple(value)
 
 
-def _payload(local: LocalParty) -> bytes:
+def encode_identity_payload(local: LocalParty) -> bytes:
+    """What ``local`` proves about itself in Noise message 2 or 3 (msgpack, bin type)."""
     static = local.static_key.public_key().public_bytes_raw()
     signature = local.identity.sign(STATIC_DOMAIN, {"noise_static": static})
     body = {
@@ -117,11 +145,13 @@ def _payload(local: LocalParty) -> bytes:
     return bytes(msgpack.packb(body, use_bin_type=True))
 
 
-def _parse_payload(data: bytes, remote_static: bytes) -> Peer:
-    try:
-        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "identity payload is not msgpack") from None
+def decode_identity_payload(data: bytes, remote_static: bytes) -> Peer:
+    """The peer an identity payload proves, given the Noise static key of this handshake.
+
+    Raises ``HandshakeError``: ``HANDSHAKE_MALFORMED``, ``INVALID_PUBLIC_KEY`` or
+    ``HANDSHAKE_IDENTITY_MISMATCH`` (the key in ``id`` did not sign ``remote_static``).
+    """
+    body = _unpack(data, "identity payload")
     if not isinstance(body, dict):
         raise _refuse(WireCode.HANDSHAKE_MALFORMED, "identity payload is not a map")
     key, signature, credentials = body.get("id"), body.get("sig"), body.get("cred")
@@ -129,12 +159,40 @@ def _parse_payload(data: bytes, remote_static: bytes) -> Peer:
         raise _refuse(WireCode.HANDSHAKE_MALFORMED, "identity key or signature missing")
     if not isinstance(credentials, list) or not all(isinstance(c, bytes) for c in credentials):
         raise _refuse(WireCode.HANDSHAKE_MALFORMED, "credentials must be byte strings")
-    node_id = node_id_from_public_key(key)
+    try:
+        node_id = node_id_from_public_key(key)
+    except ValidationError:
+        raise _refuse(WireCode.INVALID_PUBLIC_KEY, "identity key invalid") from None
     try:
         verify(node_id, STATIC_DOMAIN, {"noise_static": remote_static}, signature)
     except SignatureError:
         raise _refuse(WireCode.HANDSHAKE_IDENTITY_MISMATCH, "identity does not sign key") from None
     return Peer(node_id, _spaces(body.get("spaces")), tuple(credentials))
+
+
+def encode_verdict(code: WireCode | None) -> bytes:
+    """The responder's first record: the link is accepted (``None``), or refused with a code."""
+    return bytes(msgpack.packb({"ok": code is None, "code": 0 if code is None else int(code)}))
+
+
+def decode_verdict(data: bytes) -> WireCode | None:
+    """``None`` for an accepted verdict, the refusal's code otherwise; else ``HandshakeError``.
+
+    ``ok`` must be a bool and ``code`` an integer: 0 with ``ok`` true, a known nonzero
+    ``WireCode`` with ``ok`` false. Other keys are ignored, as in the identity payload.
+    """
+    verdict = _unpack(data, "verdict")
+    if not isinstance(verdict, dict):
+        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "malformed verdict")
+    ok, code = verdict.get("ok"), verdict.get("code")
+    if not isinstance(ok, bool) or not _is_int(code) or ok != (code == 0):
+        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "malformed verdict")
+    if ok:
+        return None
+    try:
+        return WireCode(code)
+    except ValueError:
+        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "malformed verdict") from None
 
 
 async def initiate(
@@ -160,20 +218,20 @@ async def _within_deadline(
 async def _initiate(
     pipe: RecordPipe, local: LocalParty, authorize: Authorizer, expected: str | None
 ) -> tuple[TransportCipher, Peer]:
-    hello = _hello(local.data_spaces)
+    hello = encode_hello(local.data_spaces)
     await pipe.send(hello)
     state = HandshakeState(True, local.static_key, b"confide/v1|" + hello)
     await pipe.send(state.write_message())
     payload = state.read_message(await pipe.receive())
     remote_static = state.remote_static_public
     assert remote_static is not None
-    peer = _parse_payload(payload, remote_static)
+    peer = decode_identity_payload(payload, remote_static)
     if expected is not None and peer.node_id != expected:
         raise _refuse(WireCode.HANDSHAKE_WRONG_PEER, "a different node answered")
     authorize(peer)
-    await pipe.send(state.write_message(_payload(local)))
+    await pipe.send(state.write_message(encode_identity_payload(local)))
     cipher = TransportCipher.from_handshake(state)
-    verdict = _parse_verdict(cipher.open(await pipe.receive()))
+    verdict = decode_verdict(cipher.open(await pipe.receive()))
     if verdict is not None:
         raise RemoteProtocolError(verdict, "the peer refused the link")
     return cipher, peer
@@ -190,37 +248,22 @@ async def _respond(
     pipe: RecordPipe, local: LocalParty, authorize: Authorizer
 ) -> tuple[TransportCipher, Peer]:
     hello = await pipe.receive()
-    _parse_hello(hello)
+    decode_hello(hello)
     state = HandshakeState(False, local.static_key, b"confide/v1|" + hello)
     state.read_message(await pipe.receive())
-    await pipe.send(state.write_message(_payload(local)))
+    await pipe.send(state.write_message(encode_identity_payload(local)))
     payload = state.read_message(await pipe.receive())
     remote_static = state.remote_static_public
     assert remote_static is not None
-    peer = _parse_payload(payload, remote_static)
+    peer = decode_identity_payload(payload, remote_static)
     cipher = TransportCipher.from_handshake(state)
     try:
         authorize(peer)
     except RemoteProtocolError as refusal:
-        await pipe.send(cipher.seal(_verdict(refusal.code)))
+        await pipe.send(cipher.seal(encode_verdict(refusal.code)))
         raise
-    await pipe.send(cipher.seal(_verdict(None)))
+    await pipe.send(cipher.seal(encode_verdict(None)))
     return cipher, peer
-
-
-def _verdict(code: WireCode | None) -> bytes:
-    """The responder's first record: the link is accepted, or refused with a code."""
-    return bytes(msgpack.packb({"ok": code is None, "code": 0 if code is None else int(code)}))
-
-
-def _parse_verdict(data: bytes) -> WireCode | None:
-    try:
-        verdict = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        if verdict["ok"] is True:
-            return None
-        return WireCode(int(verdict["code"]))
-    except (ValueError, TypeError, KeyError, msgpack.ExtraData, msgpack.FormatError):
-        raise _refuse(WireCode.HANDSHAKE_MALFORMED, "malformed verdict") from None
 
 
 def allow_nodes(node_ids: Sequence[str]) -> Authorizer:

@@ -274,7 +274,7 @@ def envelope(body: dict[str, Value], *signers: Identity, domain: bytes = DOMAIN_
     [
         ({"kind": "quorum", "threshold": 2}, "$.body.admission.kind"),
         ({"kind": "governance", "k": 2}, "$.body.admission.threshold"),
-        ({"kind": "endorsements", "k": 2, "threshold": 2}, "$.body.admission.threshold"),
+        ({"kind": "endorsements", "k": 2, "threshold": 2}, "$.body.admission.<unknown #2>"),
         ({"kind": "endorsements", "k": True}, "$.body.admission.k"),
         ("governance", "$.body.admission.kind"),
     ],
