@@ -55,6 +55,7 @@ from network.liveness import Liveness, State
 from network.tasks import TaskSet
 from node.api import create_app
 from node.audit import AuditLog
+from node.catalog import Catalogs
 from node.computations import Computations, RunStore
 from node.config import Bootstrap, NodeConfig
 from node.consent.agreements import Agreements
@@ -151,6 +152,17 @@ class NodeService:
         self._link_digests: frozenset[bytes] = frozenset()
         self._log = structlog.get_logger("node.service")
         self.dataspaces.changed.append(self._on_dataspace_change)
+        self.catalogs = Catalogs(
+            identity.node_id,
+            self.datasets,
+            self.policies,
+            self.dataspaces,
+            host=lambda: self.host,
+            clock=clock,
+            connect=self._connect,
+        )
+        self.session_handlers.append(self.catalogs.on_session)
+        self.add_part(self.catalogs)
 
     @classmethod
     def open(cls, home: Home, clock: Callable[[], int] = system_clock) -> NodeService:
