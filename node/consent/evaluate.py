@@ -14,6 +14,13 @@ policy asks for manual approval, a person must approve (the stricter policy wins
 unknown or not evaluable (a missing usage counter, an operator that does not fit its operand)
 refuses, never passes.
 
+``intersection`` reveals to its recipient which of its people every other provider knows, so
+it runs only with each provider's explicit consent to that one computation: a policy must name
+``intersection`` among its actions (there is no wildcard action), and even then a person at
+every provider other than the proposer must approve it — an allowing ``auto`` policy is treated
+as ``manual`` for this kind (:data:`EXPLICIT_CONSENT_KINDS`). The proposer's own node is exempt:
+proposing is its operator's explicit act.
+
 Data spaces: every participant (proposer, providers, compute parties, recipients) must be a
 member of the manifest's data space, or of a data space linked to it for the manifest's purpose
 *that the policy names* in an ``eq``/``isAnyOf`` ``data_space`` constraint: that is how a
@@ -42,6 +49,7 @@ from node.consent.policy import Policy
 from node.errors import InvalidError
 
 __all__ = [
+    "EXPLICIT_CONSENT_KINDS",
     "REFUSAL_CODES",
     "Check",
     "Explanation",
@@ -73,6 +81,9 @@ REFUSAL_CODES: Final = (
 """Every reason code a refusal can carry; they never change meaning."""
 
 _BLOCKS: Final = frozenset({Outcome.FAILS, Outcome.UNEVALUABLE})
+
+EXPLICIT_CONSENT_KINDS: Final = frozenset({"intersection"})
+"""Kinds a person at every provider but the proposer approves, whatever the policy's approval."""
 
 
 @dataclass(frozen=True)
@@ -153,13 +164,19 @@ def evaluate(
     if allowing:
         manual = [policy for policy in allowing if policy.manual]
         chosen = (manual or allowing)[0]
+        explicit = manifest.kind in EXPLICIT_CONSENT_KINDS and provider != manifest.proposer
+        reason = "allowed by this policy"
+        if manual:
+            reason += ", after a person approves"
+        elif explicit:
+            reason += f", after a person approves (every {manifest.kind} needs explicit consent)"
         return Verdict(
             allowed=True,
             code="allowed",
-            reason="allowed by this policy" + (", after a person approves" if manual else ""),
+            reason=reason,
             policy_id=chosen.id,
             policy_version=chosen.version,
-            manual=bool(manual),
+            manual=bool(manual) or explicit,
             allowing=tuple((policy.id, policy.version) for policy in allowing),
         )
     policy, checks = max(results, key=lambda item: _progress(item[1]))

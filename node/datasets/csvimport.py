@@ -12,7 +12,10 @@ Reading, in order:
 4. **Records.** RFC 4180 quoting (separators, doubled quotes and newlines inside quoted
    fields), CRLF or LF line ends. The first non-empty record is the header; records whose
    cells are all blank (Excel's trailing ``;;;``) are skipped. A record with the wrong number
-   of fields is a row error.
+   of fields is a row error. A header with no record is an empty list: imported (zero rows)
+   when the schema is declared, refused (``csv_empty``) when it would have to be inferred,
+   since no column type can be inferred from no values. A file whose every record is skipped
+   as invalid is refused (``csv_empty``) either way.
 5. **Schema.** Declared (headers looked up after trimming) or inferred (``inference.py``).
 6. **Cells** are converted by ``cells.py``. Every row error names its line (the line the record
    starts on, counting from 1 with the header) and its column, never the cell's content.
@@ -98,6 +101,13 @@ def read_csv(
     elif delimiter not in DELIMITERS:
         raise InvalidError("csv_delimiter_invalid", "the separator is ';', ',' or a tab")
     headers, lines, records = _records(text, delimiter, limits)
+    declared = schema is not None
+    if not lines and not declared:
+        raise InvalidError(
+            "csv_empty",
+            "the file has a header but no rows; to import an empty list, give its schema",
+            {"skipped": 0},
+        )
     if schema is None:
         schema = infer_schema(headers, [[r[i] for r in records] for i in range(len(headers))])
     index = {header: i for i, header in enumerate(headers)}
@@ -134,7 +144,7 @@ def read_csv(
             },
         )
     keep = [i for i, line in enumerate(lines) if line not in bad_rows]
-    if not keep:
+    if lines and not keep:
         raise InvalidError("csv_empty", "the file has no rows to import", {"skipped": len(lines)})
     columns, observed = _select(schema, converted, keep, len(lines))
     return Table(

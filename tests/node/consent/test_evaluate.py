@@ -42,6 +42,7 @@ from tests.node.consent.policy_helpers import (
     NGO_B,
     NOW,
     OTHER,
+    PARAMETERS,
     SPACE,
     STRANGER,
     facts,
@@ -149,6 +150,36 @@ def test_manual_only() -> None:
     assert verdict.allowed
     assert verdict.manual
     assert "person" in verdict.reason
+
+
+def test_intersection_needs_a_person_at_every_provider_but_the_proposer() -> None:
+    """An auto policy naming intersection allows it only after a person approves; the proposer
+    (who asked for it) is not asked again; other kinds under the same policy stay automatic."""
+    auto = policy(PURPOSE)
+    verdict = decide([auto], manifest("intersection"))
+    assert verdict.allowed
+    assert verdict.manual
+    assert "explicit consent" in verdict.reason
+    own = evaluate(
+        [policy(PURPOSE, dataset="suspects")],
+        manifest("intersection"),
+        provider=LEA,
+        dataset="suspects",
+        facts=facts(),
+        now=NOW,
+    )
+    assert own.allowed
+    assert not own.manual
+    assert not decide([auto], manifest("intersection_size")).manual
+
+
+def test_intersection_is_refused_unless_a_policy_names_it() -> None:
+    """A policy listing every other kind does not admit an intersection."""
+    others = [kind for kind in sorted(PARAMETERS) if kind != "intersection"]
+    verdict = decide(
+        [policy(permission={"action": others, "constraints": []})], manifest("intersection")
+    )
+    assert (verdict.code, verdict.path) == ("action_not_permitted", "$.permission.action")
 
 
 def test_refusal_names_the_closest_policy() -> None:

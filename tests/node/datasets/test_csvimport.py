@@ -199,3 +199,28 @@ def test_inferred_date_column_reports_impossible_dates_by_line() -> None:
     assert caught.value.details["errors"] == [
         {"line": 3, "column": "geboortedatum", "code": "date_invalid"}
     ]
+
+
+def test_header_only_with_a_declared_schema_is_an_empty_list() -> None:
+    """A header and no record, schema given: an empty dataset (a provider with no one)."""
+    table = read_csv(b"\xef\xbb\xbfNaam;Geboortedatum;Type\r\n", SCHEMA)
+    assert table.row_count == 0
+    assert table.skipped == 0
+    assert table.columns == {"name": [], "dob": table.columns["dob"], "type": []}
+    assert len(table.columns["dob"]) == 0
+    assert table.schema.columns[2].observed == ()
+
+
+def test_header_only_without_a_schema_is_refused() -> None:
+    """No values to infer column types from: refused with csv_empty, asking for a schema."""
+    with pytest.raises(InvalidError) as caught:
+        read_csv(b"Naam;Geboortedatum;Type\r\n;;\r\n")
+    assert caught.value.code == "csv_empty"
+    assert "schema" in str(caught.value)
+
+
+def test_header_only_still_needs_every_declared_header() -> None:
+    """An empty list is checked against its schema like any other file."""
+    with pytest.raises(InvalidError) as caught:
+        read_csv(b"Naam;Type\n", SCHEMA)
+    assert caught.value.code == "column_missing"
