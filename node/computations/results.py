@@ -224,12 +224,13 @@ class RunStore:
         return _record(row)
 
     def runs(self, manifest_id: str | None = None) -> list[RunRecord]:
-        """Runs, newest first; of one manifest if given."""
+        """Runs, newest first (started in the same second: the later one first); of one manifest
+        if given."""
         if manifest_id is None:
-            rows = self.connection.execute(_SELECT + " ORDER BY r.started_at DESC, r.run_id")
+            rows = self.connection.execute(_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC")
         else:
             rows = self.connection.execute(
-                _SELECT + " WHERE r.manifest_id = ? ORDER BY r.started_at DESC, r.run_id",
+                _SELECT + " WHERE r.manifest_id = ? ORDER BY r.started_at DESC, r.rowid DESC",
                 (manifest_id,),
             )
         return [_record(row) for row in rows]
