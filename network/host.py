@@ -26,8 +26,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from network.channel import PATH, PROTOCOL, Authorizer, LocalParty, initiate, respond
-from network.errors import NetworkError, RemoteProtocolError, WireCode
+from network.channel import PATH, PROTOCOL, Authorizer, LocalParty, Peer, initiate, respond
+from network.errors import HandshakeError, NetworkError, RemoteProtocolError, WireCode
 from network.link import Link, Session
 
 MAX_MESSAGE = 65535 + 1
@@ -42,11 +42,18 @@ RECEIVE_BUFFER = 128 << 10
 """``SO_RCVBUF`` of every link's socket (0: the kernel's own, which grows to MiBs under load)."""
 
 
+class LinkRefusedError(RemoteProtocolError):
+    """A dial ended by an admission verdict: the peer's (its code, e.g. ``REVOKED``), or this
+    node's own refusal of the peer. Final for that ``connect``: it is not retried."""
+
+
 class WebSocketPipe:
     """A client or server aiohttp websocket as a pipe of binary messages."""
 
     def __init__(self, socket: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._socket = socket
+        self.received = 0
+        """Binary messages received so far (during a dial: 2 once the verdict record came)."""
         _bound_kernel_buffers(socket.get_extra_info("socket"))
 
     async def send(self, data: bytes) -> None:
@@ -57,6 +64,7 @@ class WebSocketPipe:
         """The next binary message; anything else ends the link."""
         message = await self._socket.receive()
         if message.type == aiohttp.WSMsgType.BINARY:
+            self.received += 1
             return bytes(message.data)
         if message.type == aiohttp.WSMsgType.TEXT:
             raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "text frame on a link")
@@ -138,6 +146,8 @@ class PeerHost:
                 return existing
             try:
                 return await self._dial(node_id, url)
+            except LinkRefusedError:
+                raise  # a verdict, not a fault: another attempt would get the same one
             except (OSError, aiohttp.ClientError, NetworkError, TimeoutError):
                 delay = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.5)  # noqa: S311  # jitter, not secrecy
                 attempt += 1
@@ -154,8 +164,25 @@ class PeerHost:
             await socket.close()
             raise RemoteProtocolError(WireCode.RECORD_MALFORMED, "peer spoke another protocol")
         pipe = WebSocketPipe(socket)
+        refused_here = False
+
+        def authorize(peer: Peer) -> None:
+            nonlocal refused_here
+            try:
+                self._authorize(peer)
+            except RemoteProtocolError:
+                refused_here = True
+                raise
+
         try:
-            cipher, peer = await initiate(pipe, self.local, self._authorize, expected=node_id)
+            cipher, peer = await initiate(pipe, self.local, authorize, expected=node_id)
+        except RemoteProtocolError as error:
+            await socket.close()
+            if refused_here:
+                raise LinkRefusedError(error.code, "this node refused the peer") from None
+            if _is_verdict(error, pipe.received):
+                raise LinkRefusedError(error.code, "the peer refused the link") from None
+            raise
         except BaseException:
             await socket.close()
             raise
@@ -187,7 +214,7 @@ class PeerHost:
         """Start ``link``; keep one per peer (smaller initiator id wins; a re-dial replaces)."""
         link.start()
         node_id = link.peer.node_id
-        link.closed.add_done_callback(lambda closed: _log_end(node_id, closed.result()))
+        link.closed.add_done_callback(lambda closed: self._ended(link, closed.result()))
         existing = self.link(node_id)
         if existing is not None:
             new_initiator = self.node_id if link.initiator else node_id
@@ -200,6 +227,13 @@ class PeerHost:
         async with self._changed:
             self._changed.notify_all()
         return link
+
+    def _ended(self, link: Link, error: NetworkError) -> None:
+        """Forget an ended link (it holds nothing then) and log its end once."""
+        node_id = link.peer.node_id
+        if self._links.get(node_id) is link:
+            del self._links[node_id]
+        _log_end(node_id, error)
 
     async def aclose(self) -> None:
         """Close every link and stop listening."""
@@ -222,6 +256,23 @@ def _bound_kernel_buffers(sock: Any) -> None:
             sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, SEND_BUFFER)
         if RECEIVE_BUFFER:
             sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, RECEIVE_BUFFER)
+
+
+_RECORD_FAULTS = frozenset(
+    {WireCode.RECORD_DECRYPT_FAILED, WireCode.RECORD_MALFORMED, WireCode.RECORD_CIPHER_FAILED}
+)
+
+
+def _is_verdict(error: RemoteProtocolError, received: int) -> bool:
+    """Whether a dial's handshake ended with the responder's refusal: the verdict is the second
+    message the initiator receives, and the first record that opens (handshake errors and
+    record faults are not verdicts; a malformed verdict is a ``HandshakeError``)."""
+    return (
+        received == 2
+        and not isinstance(error, HandshakeError)
+        and error.code not in _RECORD_FAULTS
+        and error.code != WireCode.LINK_LOST
+    )
 
 
 def _log_end(node_id: str, error: NetworkError) -> None:

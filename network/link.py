@@ -165,8 +165,10 @@ class Link:
             self._finished.popitem(last=False)
 
     def hold(self, change: int) -> None:
-        """A session's held unread bytes changed by ``change``."""
-        self._unread += change
+        """A session's held unread bytes changed by ``change`` (no longer counted once the
+        link has ended: it then holds nothing)."""
+        if not self.closed.done():
+            self._unread += change
 
     # --- writing --------------------------------------------------------------------------
 
@@ -400,6 +402,13 @@ class Link:
             self._watchdog.cancel()
         for session in list(self._sessions.values()):
             session._fail(NetworkError(WireCode.LINK_LOST, f"link ended: {error.code.name}"))
+            session._drop_partial()
+        # The ended link lets go of its sessions: a message delivered before the end stays
+        # readable to whoever holds its session, and is freed with the session otherwise
+        # (a peer-opened session nobody took, an application that gave up).
+        self._sessions.clear()
+        self._finished.clear()
+        self._unread = 0
         self._reassembler.clear()  # partial messages are never delivered; free them now
         for queue in self._queues:
             queue.clear()

@@ -255,6 +255,10 @@ class Session:
                 slot.set_exception(error)
                 slot.exception()  # mark retrieved: nobody may be waiting
         self._credit_changed.set()
+        if self._sweep_timer is not None:  # every waiter has failed: no deadline is left, and
+            self._sweep_timer.cancel()  # the loop's timer must not keep the session alive
+            self._sweep_timer, self._sweep_at = None, math.inf
+        self._deadlines.clear()
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ from structlog.testing import capture_logs
 from network import channel, framing, host, link
 from network import evilpeer as ep
 from network.channel import PROTOCOL, LocalParty, allow_nodes
-from network.errors import HandshakeError
+from network.errors import HandshakeError, NetworkError
 from network.errors import WireCode as W
 from network.evilpeer import EvilPeer, RawConnection, client_frame, flip_bit, new_party
 from network.framing import FrameErrorCode as F
@@ -451,25 +453,44 @@ async def test_too_many_early_messages_in_one_session_end_the_link(bench: Bench)
     """1,025 labels nobody asked for in one session: PROTOCOL_VIOLATION, the mailbox freed."""
     evil, host_link = await bench.evil_link()
     await evil.send_frame(framing.Open(12, "mpc", {}))  # the Echo waits for "ping" only
+    await eventually(lambda: 12 in host_link._sessions)
+    session = host_link._sessions[12]
     with contextlib.suppress(ConnectionError):
         for index in range(link.MAX_EARLY_MESSAGES + 1):
             await evil.send_message(12, f"unasked-{index}", (np.ones(1, dtype=np.uint64),))
     assert await bench.link_end(host_link) == W.PROTOCOL_VIOLATION
-    assert len(host_link._sessions[12]._mail) == link.MAX_EARLY_MESSAGES  # never more
+    assert len(session._mail) == link.MAX_EARLY_MESSAGES  # never more
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="link.py: a link that ends keeps its sessions' delivered, unconsumed messages "
-    "(unread_bytes > 0) for as long as the closed Link object lives; PeerHost keeps the last "
-    "one per peer, so up to MAX_LINK_UNREAD stays held after the link ended",
-)
 async def test_ended_link_frees_its_unconsumed_messages(bench: Bench) -> None:
-    """Messages nobody consumed are freed when the link ends (unread bytes back to 0)."""
+    """Messages nobody consumed are freed when the link ends: unread bytes back to 0, the
+    session nobody took collected, and the host keeps no ended link."""
     evil, host_link = await bench.evil_link()
     await evil.send_frame(framing.Open(13, "mpc", {}))
     await evil.send_message(13, "unasked", (np.ones(1000, dtype=np.uint64),))
     await eventually(lambda: host_link.unread_bytes > 0)
+    unclaimed = weakref.ref(host_link._sessions[13])
     await evil.aclose()
     await bench.link_end(host_link)
     assert host_link.unread_bytes == 0
+    assert bench.host.link(evil.local.identity.node_id) is None
+    assert evil.local.identity.node_id not in bench.host._links
+    await eventually(lambda: gc.collect() >= 0 and unclaimed() is None)  # once the Echo gave up
+
+
+async def test_message_delivered_before_the_link_ended_stays_readable(bench: Bench) -> None:
+    """A session the application holds still returns a message delivered before the end."""
+    evil, host_link = await bench.evil_link()
+    await evil.send_frame(framing.Open(14, "mpc", {}))
+    await eventually(lambda: 14 in host_link._sessions)
+    held = host_link._sessions[14]
+    await evil.send_message(14, "early", (np.arange(5, dtype=np.uint64),))
+    await eventually(lambda: held.unread > 0)
+    await evil.aclose()
+    await bench.link_end(host_link)
+    assert host_link.unread_bytes == 0
+    (arrays,) = await held.receive("early", timeout=1)
+    assert arrays.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(NetworkError) as lost:
+        await held.receive("later", timeout=1)
+    assert lost.value.code == W.LINK_LOST

@@ -18,7 +18,7 @@ from network import channel
 from network.channel import PATH, allow_nodes
 from network.errors import NetworkError, WireCode
 from network.evilpeer import Echo, new_party, round_trip
-from network.host import BACKOFF_BASE, BACKOFF_CAP, PeerHost
+from network.host import BACKOFF_BASE, BACKOFF_CAP, LinkRefusedError, PeerHost
 from network.link import Link
 from network.noise import HandshakeState, TransportCipher
 
@@ -85,6 +85,42 @@ async def test_dial_retries_with_exponential_backoff_and_jitter() -> None:
     finally:
         await dialler.aclose()
         await late.aclose()
+
+
+@pytest.mark.parametrize("refused_by", ["responder", "dialler"])
+async def test_admission_refusal_ends_the_dial_at_once(refused_by: str) -> None:
+    """A refusal verdict (the responder's, or the dialler's own) is final: one attempt, raised
+    at once with its code, not retried until the deadline."""
+    dialler_party, target_party = new_party(SEEDS[0]), new_party(SEEDS[1])
+    admits_dialler = allow_nodes([dialler_party.identity.node_id])
+    admits_target = allow_nodes([target_party.identity.node_id])
+    admits_nobody = allow_nodes([])
+    dialler = PeerHost(dialler_party, admits_nobody if refused_by == "dialler" else admits_target)
+    target = PeerHost(target_party, admits_nobody if refused_by == "responder" else admits_dialler)
+    for started in (dialler, target):
+        await started.start()
+    loop = asyncio.get_running_loop()
+    attempts = 0
+    dial = dialler._dial
+
+    async def counted(node_id: str, url: str) -> Link:
+        nonlocal attempts
+        attempts += 1
+        return await dial(node_id, url)
+
+    dialler._dial = counted  # type: ignore[method-assign]  # count the attempts
+    try:
+        started_at = loop.time()
+        with pytest.raises(LinkRefusedError) as caught:
+            await dialler.connect(target.node_id, target.url, deadline=10)
+        assert caught.value.code == WireCode.NOT_AUTHORIZED
+        assert attempts == 1
+        assert loop.time() - started_at < 1.0
+        assert dialler.link(target.node_id) is None
+        assert target.link(dialler.node_id) is None
+    finally:
+        await dialler.aclose()
+        await target.aclose()
 
 
 async def test_dial_gives_up_at_its_deadline() -> None:
