@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import random
 import socket as socketlib
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -87,8 +88,12 @@ class PeerHost:
         host: str = "127.0.0.1",
         port: int = 0,
         on_session: Callable[[Session], None] | None = None,
+        server_tls: ssl.SSLContext | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.local = local
+        self._server_tls = server_tls
+        self._client_tls = client_tls
         self.node_id = local.identity.node_id
         self._authorize = authorize
         self._host = host
@@ -102,8 +107,10 @@ class PeerHost:
 
     @property
     def url(self) -> str:
-        """The address peers dial."""
-        return f"ws://{self._host}:{self.port}{PATH}"
+        """The address peers dial (``wss://`` when listening with TLS)."""
+        scheme = "ws" if self._server_tls is None else "wss"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{scheme}://{host}:{self.port}{PATH}"
 
     async def start(self) -> None:
         """Listen on the peer port."""
@@ -113,13 +120,16 @@ class PeerHost:
             app, access_log=None, handle_signals=False, keepalive_timeout=UPGRADE_DEADLINE
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._server_tls)
         await site.start()
         server = site._server
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1]
-        self._client = aiohttp.ClientSession()
+        # wss:// dials check the peer's certificate against client_tls (default: the system's
+        # trust store); ws:// dials ignore it. Noise runs inside either way.
+        connector = aiohttp.TCPConnector(ssl=self._client_tls or True)
+        self._client = aiohttp.ClientSession(connector=connector)
 
     def link(self, node_id: str) -> Link | None:
         """The open link to ``node_id``, if there is one."""
