@@ -10,6 +10,9 @@ Layout (every section and key optional except ``node.name``)::
     host = "127.0.0.1"                  # address the peer endpoint binds
     port = 7400                         # 0 picks a free port
     advertise = "ws://203.0.113.5:7400/confide/v1"  # what peers dial; default from host/port
+    tls_cert = "tls/cert.pem"           # listen with TLS (wss://); paths relative to the home
+    tls_key = "tls/key.pem"             # its private key (both or neither)
+    tls_ca = "tls/ca.pem"               # CAs trusted when dialling wss:// (default: the system's)
 
     [admin]
     host = "127.0.0.1"                  # the admin API; loopback unless you know why not
@@ -24,6 +27,7 @@ An unknown section or key, or a value of the wrong type or out of range, is refu
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,13 +86,48 @@ class PeerConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PEER_PORT
     advertise: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
 
     def address(self, bound_port: int) -> str:
-        """The address peers dial: ``advertise`` if set, else built from host and bound port."""
+        """The address peers dial: ``advertise`` if set, else built from host and bound port
+        (``wss://`` when the endpoint listens with TLS)."""
         if self.advertise is not None:
             return self.advertise
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{bound_port}/confide/v1"
+        scheme = "ws" if self.tls_cert is None else "wss"
+        return f"{scheme}://{host}:{bound_port}/confide/v1"
+
+    def server_tls(self, home: Path) -> ssl.SSLContext | None:
+        """The TLS context the peer endpoint listens with (None: plain ``ws://``); the files are
+        read relative to ``home``. Raises ``ConfigError`` if they do not load."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(home / self.tls_cert, home / self.tls_key)
+        except (OSError, ssl.SSLError):
+            raise ConfigError(
+                "peer.tls_cert",
+                "cannot load the certificate and key (missing, unreadable, "
+                "not PEM, or the key does not match the certificate)",
+            ) from None
+        return context
+
+    def client_tls(self, home: Path) -> ssl.SSLContext | None:
+        """The TLS context for dialling ``wss://`` peers: trusting ``tls_ca`` (read relative to
+        ``home``) if set, else None (the system's trust store). Raises ``ConfigError`` if the CA
+        file does not load."""
+        if self.tls_ca is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(home / self.tls_ca))
+        except (OSError, ssl.SSLError):
+            raise ConfigError(
+                "peer.tls_ca", "cannot load the CA certificates (missing, unreadable or not PEM)"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -122,6 +161,9 @@ class NodeConfig:
         peer: dict[str, Any] = {"host": self.peer.host, "port": self.peer.port}
         if self.peer.advertise is not None:
             peer["advertise"] = self.peer.advertise
+        for key in ("tls_cert", "tls_key", "tls_ca"):
+            if (value := getattr(self.peer, key)) is not None:
+                peer[key] = value
         return {
             "node": node,
             "peer": peer,
@@ -132,7 +174,7 @@ class NodeConfig:
 
 _SECTIONS: Final = {
     "node": ("name", "data_space"),
-    "peer": ("host", "port", "advertise"),
+    "peer": ("host", "port", "advertise", "tls_cert", "tls_key", "tls_ca"),
     "admin": ("host", "port"),
     "discovery": ("bootstrap",),
 }
@@ -170,6 +212,14 @@ def _host(table: Mapping[str, Any], path: str) -> str:
     return host
 
 
+def _file(table: Mapping[str, Any], key: str) -> str | None:
+    """A file path (relative to the node's home, or absolute), checked for shape only."""
+    value = _string(table, "peer", key, None)
+    if value is not None and (len(value) > 1024 or not value.isprintable()):
+        raise ConfigError(f"peer.{key}", "must be a file path of at most 1024 printable characters")
+    return value
+
+
 def parse_config(document: Mapping[str, Any]) -> NodeConfig:
     """Validate a decoded ``node.toml``; raises ``ConfigError`` at the first bad key."""
     for section in document:
@@ -192,6 +242,11 @@ def parse_config(document: Mapping[str, Any]) -> NodeConfig:
             check_address(advertise, "peer.advertise")
         except ValidationError as error:
             raise ConfigError("peer.advertise", error.reason) from None
+    tls_cert, tls_key, tls_ca = (_file(peer, key) for key in ("tls_cert", "tls_key", "tls_ca"))
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError(
+            "peer.tls_key" if tls_key is None else "peer.tls_cert", "set both or neither"
+        )
     entries = discovery.get("bootstrap", [])
     if not isinstance(entries, list) or len(entries) > MAX_BOOTSTRAP:
         raise ConfigError("discovery.bootstrap", "must be a list of at most 32 addresses")
@@ -204,7 +259,14 @@ def parse_config(document: Mapping[str, Any]) -> NodeConfig:
     return NodeConfig(
         name=name,
         data_space=data_space,
-        peer=PeerConfig(_host(peer, "peer"), _port(peer, "peer", DEFAULT_PEER_PORT), advertise),
+        peer=PeerConfig(
+            _host(peer, "peer"),
+            _port(peer, "peer", DEFAULT_PEER_PORT),
+            advertise,
+            tls_cert,
+            tls_key,
+            tls_ca,
+        ),
         admin=AdminConfig(_host(admin, "admin"), _port(admin, "admin", DEFAULT_ADMIN_PORT)),
         bootstrap=tuple(bootstrap),
     )

@@ -199,6 +199,8 @@ class NodeService:
             host=self.config.peer.host,
             port=self.config.peer.port,
             on_session=self._on_session,
+            server_tls=self.config.peer.server_tls(self.home.path),
+            client_tls=self.config.peer.client_tls(self.home.path),
         )
         await self.host.start()
         self._start_computing(self.host)
