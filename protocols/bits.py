@@ -115,18 +115,24 @@ def _first_level(bits: Array, public: Array, pairs: Array) -> tuple[Array, Array
     """
     half = pairs.shape[0]
     hi, lo = bits[1 : 2 * half : 2], bits[0 : 2 * half : 2]
-    case = (public[1 : 2 * half : 2] << np.uint64(1)) | public[0 : 2 * half : 2]
+    c_hi = gf.choice_mask(public[1 : 2 * half : 2])
+    c_lo = gf.choice_mask(public[0 : 2 * half : 2])
     hi_plus_lo = gf.add(hi, lo)
     zero = np.zeros_like(pairs)
-    g_cases = [gf.sub(hi_plus_lo, pairs), hi, pairs, zero]
-    e_cases = [
-        gf.sub(gf.add(gf.constant_array(1, pairs.shape), pairs), hi_plus_lo),
-        gf.sub(lo, pairs),
-        gf.sub(hi, pairs),
-        pairs,
-    ]
-    greater = np.choose(case.astype(np.intp), g_cases).astype(np.uint64)
-    equal = np.choose(case.astype(np.intp), e_cases).astype(np.uint64)
+    greater = gf.pick(
+        c_hi,
+        gf.pick(c_lo, zero, pairs),
+        gf.pick(c_lo, hi, gf.sub(hi_plus_lo, pairs)),
+    )
+    equal = gf.pick(
+        c_hi,
+        gf.pick(c_lo, pairs, gf.sub(hi, pairs)),
+        gf.pick(
+            c_lo,
+            gf.sub(lo, pairs),
+            gf.sub(gf.add(gf.constant_array(1, pairs.shape), pairs), hi_plus_lo),
+        ),
+    )
     if bits.shape[0] % 2:
         top, top_c = bits[-1:], public[-1:]
         ones = gf.constant_array(1, top.shape)

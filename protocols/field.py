@@ -215,6 +215,33 @@ def _small_times_power_of_two(c: int) -> tuple[int, int] | None:
     return None
 
 
+@cache
+def _small_forms(c: int) -> dict[int, int]:
+    """Every ``k`` with ``c ≡ m·2^k`` and ``|m| < 8``, mapped to its ``m``."""
+    forms: dict[int, int] = {}
+    for k in range(61):
+        m = c * pow(2, 61 - k, MODULUS) % MODULUS
+        if m < 8:
+            forms[k] = m
+        elif MODULUS - m < 8:
+            forms[k] = m - MODULUS
+    return forms
+
+
+@cache
+def _common_exponent(coefficients: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
+    """``(k, (m₀, m₁, …))`` with every ``cᵢ ≡ mᵢ·2^k`` and ``|mᵢ| < 8``, smallest Σ|mᵢ| first;
+    None when the nonzero coefficients have no such common ``k``."""
+    nonzero = [_small_forms(c) for c in coefficients if c]
+    exponents = set(range(61))
+    for forms in nonzero:
+        exponents &= forms.keys()
+    if not exponents:
+        return None
+    k = min(exponents, key=lambda e: (sum(abs(forms[e]) for forms in nonzero), e))
+    return k, tuple(_small_forms(c)[k] if c else 0 for c in coefficients)
+
+
 def scale(a: Array, coefficient: int) -> Array:
     """``a * coefficient`` mod p; coefficients ``m·2^k`` with ``|m| < 8`` (such as the Lagrange
     weights of a three-party committee) take a small product and a rotation instead of the
@@ -243,16 +270,15 @@ def linear_combination(coefficients: list[int], arrays: list[Array]) -> Array:
     """Σ cᵢ·aᵢ mod p for Python-integer coefficients and equally shaped arrays.
 
     When every coefficient is ``mᵢ·2^k`` with small ``mᵢ`` and one common ``k``, the sum of the
-    small multiples is rotated once.
+    small multiples is rotated once. A coefficient has several such forms (1/2 = 2^60 = 4·2^58), so
+    the exponent is chosen over all of them: the dealing weights −1/2 and 3/2 share k = 60.
     """
     if len(coefficients) != len(arrays) or not arrays:
         raise ValueError("one coefficient per array, at least one")
-    shortcuts = [_small_times_power_of_two(c % MODULUS) for c in coefficients]
-    exponents = {s[1] for s in shortcuts if s is not None and s[0] != 0}
-    if None not in shortcuts and len(exponents) == 1:
-        (k,) = exponents
-        small = [s[0] if s is not None else 0 for s in shortcuts]
-        return _small_combination(small, arrays, k)
+    common = _common_exponent(tuple(c % MODULUS for c in coefficients))
+    if common is not None:
+        k, small = common
+        return _small_combination(list(small), arrays, k)
     total = scale(arrays[0], coefficients[0])
     for c, a in zip(coefficients[1:], arrays[1:], strict=True):
         if c % MODULUS:
@@ -261,63 +287,76 @@ def linear_combination(coefficients: list[int], arrays: list[Array]) -> Array:
 
 
 def _small_combination(coefficients: list[int], arrays: list[Array], exponent: int) -> Array:
-    """2^exponent · Σ mᵢ·aᵢ for |mᵢ| < 8, fused per cache-sized chunk."""
+    """2^exponent · Σ mᵢ·aᵢ for |mᵢ| < 8, fused per cache-sized chunk in three reused buffers.
+
+    Positive and negative terms are summed apart in exact uint64 sums, folded (2^61 ≡ 1) only
+    before a sum could pass 8·(2^61 − 1) < 2^64 and once at the end; then one subtraction and
+    one rotation. A rotation of a residue below p stays below p (p is the all-ones word).
+    """
     flats = [np.ascontiguousarray(a, dtype=np.uint64).reshape(-1) for a in arrays]
     out = np.empty(arrays[0].shape, dtype=np.uint64)
     flat_out = out.reshape(-1)
+    positive = [(m, a) for m, a in zip(coefficients, flats, strict=True) if m > 0]
+    negative = [(-m, a) for m, a in zip(coefficients, flats, strict=True) if m < 0]
+    width = min(CHUNK, flat_out.size)
+    pos, neg, tmp = (np.empty(width, dtype=np.uint64) for _ in range(3))
     left, right = np.uint64(exponent), np.uint64(61 - exponent)
-    if sum(abs(m) for m in coefficients) <= 7:
-        _bounded_combination(coefficients, flats, flat_out, left, right)
-        return out
-    terms = [
-        (abs(m), np.uint64(abs(m)), m < 0, a) for m, a in zip(coefficients, flats, strict=True) if m
-    ]
     for start in range(0, flat_out.size, CHUNK):
         stop = min(start + CHUNK, flat_out.size)
-        acc = np.zeros(stop - start, dtype=np.uint64)
-        for size, factor, negative, array in terms:
-            piece = array[start:stop]
-            if size > 1:
-                piece = piece * factor
-                piece = (piece & P) + (piece >> _S61)
-                np.minimum(piece, piece - P, out=piece)
-            if negative:
-                acc += P
-                acc -= piece
-            else:
-                acc += piece
-            np.minimum(acc, acc - P, out=acc)
-            np.minimum(acc, acc - P, out=acc)
+        count = stop - start
+        acc, sub, scratch = pos[:count], neg[:count], tmp[:count]
+        if not _sum_part(positive, start, stop, acc, scratch):
+            acc.fill(0)
+        if _sum_part(negative, start, stop, sub, scratch):
+            acc += P
+            acc -= sub
+            np.subtract(acc, P, out=scratch)
+            np.minimum(acc, scratch, out=acc)
+        target = flat_out[start:stop]
         if exponent:
-            _rotate(acc, left, right, flat_out[start:stop])
+            np.left_shift(acc, left, out=target)
+            target &= P
+            np.right_shift(acc, right, out=scratch)
+            target |= scratch
         else:
-            flat_out[start:stop] = acc
+            np.copyto(target, acc)
     return out
 
 
-def _bounded_combination(
-    coefficients: list[int], flats: list[Array], out: Array, left: np.uint64, right: np.uint64
-) -> None:
-    """The common case Σ|mᵢ| ≤ 7: positive and negative parts stay below 7·2^61 < 2^64, so each
-    is reduced once, then one subtraction and one rotation."""
-    positive = [(np.uint64(m), a) for m, a in zip(coefficients, flats, strict=True) if m > 0]
-    negative = [(np.uint64(-m), a) for m, a in zip(coefficients, flats, strict=True) if m < 0]
-    for start in range(0, out.size, CHUNK):
-        stop = min(start + CHUNK, out.size)
-        parts = []
-        for terms in (positive, negative):
-            acc = np.zeros(stop - start, dtype=np.uint64)
-            for factor, array in terms:
-                piece = array[start:stop]
-                acc += piece if factor == 1 else piece * factor
-            folded = (acc & P) + (acc >> _S61)
-            parts.append(np.minimum(folded, folded - P, out=folded))
-        total = parts[0] + (P - parts[1])
-        np.minimum(total, total - P, out=total)
-        if left:
-            _rotate(total, left, right, out[start:stop])
+def _sum_part(
+    terms: list[tuple[int, Array]], start: int, stop: int, acc: Array, tmp: Array
+) -> bool:
+    """``acc`` ← Σ m·a[start:stop] mod p, canonical; False (``acc`` untouched) without terms."""
+    bound = 0  # acc < bound·2^61 as long as every piece is a residue
+    for factor, array in terms:
+        piece = array[start:stop]
+        if bound + factor > 8:
+            _fold(acc, tmp)
+            bound = 1
+        if bound == 0:
+            if factor == 1:
+                np.copyto(acc, piece)
+            else:
+                np.multiply(piece, np.uint64(factor), out=acc)
+        elif factor == 1:
+            acc += piece
         else:
-            out[start:stop] = total
+            np.multiply(piece, np.uint64(factor), out=tmp)
+            acc += tmp
+        bound += factor
+    if bound > 1:
+        _fold(acc, tmp)
+    return bound > 0
+
+
+def _fold(acc: Array, tmp: Array) -> None:
+    """Reduce ``acc`` < 2^64 to a residue in place: (acc mod 2^61) + (acc >> 61), then at most
+    one subtraction of p."""
+    np.right_shift(acc, _S61, out=tmp)
+    acc &= P
+    acc += tmp
+    np.subtract(acc, P, out=tmp)
+    np.minimum(acc, tmp, out=acc)
 
 
 def sum_all(a: Array) -> int:
@@ -364,8 +403,25 @@ def constant_array(value: int, shape: tuple[int, ...]) -> Array:
 
 
 def select_public(condition: npt.NDArray[np.uint64], when_true: Array, when_false: Array) -> Array:
-    """Elementwise choice by a public 0/1 array."""
-    return np.where(condition.astype(bool), when_true, when_false).astype(np.uint64)
+    """Elementwise choice by a public 0/1 array (nonzero chooses ``when_true``)."""
+    return pick(choice_mask(condition), when_true, when_false)
+
+
+def choice_mask(condition: npt.NDArray[np.uint64]) -> Array:
+    """All-ones words where ``condition`` is nonzero, zero words elsewhere (for ``pick``)."""
+    return np.negative(np.asarray(condition).astype(bool).astype(np.uint64))
+
+
+def pick(mask: Array, when_true: Array, when_false: Array) -> Array:
+    """``when_true`` where ``mask`` is all ones, else ``when_false`` (broadcasting like numpy):
+    f ^ ((t ^ f) & mask), three bitwise passes, several times faster than ``np.where`` on uint64."""
+    true = np.asarray(when_true, dtype=np.uint64)
+    false = np.asarray(when_false, dtype=np.uint64)
+    out = np.empty(np.broadcast_shapes(true.shape, false.shape, mask.shape), dtype=np.uint64)
+    np.bitwise_xor(true, false, out=out)
+    out &= mask
+    out ^= false
+    return out
 
 
 def concat(first: Array, second: Array) -> Array:

@@ -45,15 +45,16 @@ async def run_party(
     await drive(_barrier(ctx), transport)
     sent_before = _bytes_sent(transport)
     stats = DriverStatistics()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = await drive(definition.program(ctx, mine, size), transport, stats)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     sent = _bytes_sent(transport) - sent_before
     await drive(_barrier(ctx), transport)
     await mesh.aclose()
     report: dict[str, object] = {
         "party": party,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "rounds": stats.rounds,
         "bytes_sent": sent,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

@@ -468,3 +468,50 @@ def test_elementwise_operations_keep_the_shape(name: str, shape: tuple[int, ...]
     a = np.full(shape, 5, dtype=np.uint64)
     out = UNARY[name](a)
     assert out.shape == shape
+
+
+# --- fused small combinations and masked selection -------------------------------------------
+
+HALF = pow(2, P - 2, P)
+
+
+@pytest.mark.parametrize(
+    "small",
+    [(-1, 3), (1, 1), (3, -3), (6, 3), (-7, -7, 7, 7), (0, 5), (0, 0), (7, 7, 7)],
+    ids=str,
+)
+@pytest.mark.parametrize("exponent", [0, 1, 58, 60])
+def test_small_multiples_with_a_common_exponent_match_integers(
+    small: tuple[int, ...], exponent: int
+) -> None:
+    """Σ mᵢ·2^k·aᵢ over several chunks, with p − 1 everywhere in the first chunk, is exact."""
+    rng = np.random.default_rng(len(small) + exponent)
+    arrays = [rng.integers(0, P, BIG, dtype=np.uint64) for _ in small]
+    for array in arrays:
+        array[: gf.CHUNK] = P - 1
+    coefficients = [m * pow(2, exponent, P) % P for m in small]
+    got = gf.linear_combination(coefficients, arrays)
+    expected = [
+        sum(c * int(a[k]) for c, a in zip(coefficients, arrays, strict=True)) % P
+        for k in range(BIG)
+    ]
+    assert as_ints(got) == expected
+
+
+def test_dealing_weights_share_one_exponent() -> None:
+    """−1/2 and 3/2 (a three-party dealer's weights) are combined as (−1, 3)·2^60, exactly."""
+    a, b = field_array([P - 1, 0, 5]), field_array([P - 1, 7, 0])
+    got = gf.linear_combination([P - HALF, 3 * HALF % P], [a, b])
+    expected = [(-(P - 1) + 3 * (P - 1)) * HALF % P, 3 * 7 * HALF % P, -5 * HALF % P]
+    assert as_ints(got) == expected
+
+
+def test_pick_broadcasts_and_selects_by_mask() -> None:
+    """pick takes when_true under all-ones words and when_false under zero words, broadcasting."""
+    mask = gf.choice_mask(np.array([[1], [0]], dtype=np.uint64))
+    assert as_ints(mask) == [2**64 - 1, 0]
+    picked = gf.pick(mask, field_array([P - 1, 2, 3]), field_array([4]))
+    assert picked.shape == (2, 3)
+    assert as_ints(picked) == [P - 1, 2, 3, 4, 4, 4]
+    wide = gf.select_public(np.array([2, 0], dtype=np.uint64), field_array([9]), field_array([8]))
+    assert as_ints(wide) == [9, 8]
