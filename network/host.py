@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket as socketlib
 import ssl
@@ -26,6 +27,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from network.channel import PATH, PROTOCOL, Authorizer, LocalParty, Peer, initiate, respond
 from network.errors import HandshakeError, NetworkError, RemoteProtocolError, WireCode
@@ -117,7 +119,11 @@ class PeerHost:
         app = web.Application()
         app.router.add_get(PATH, self._accept)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, keepalive_timeout=UPGRADE_DEADLINE
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=UPGRADE_DEADLINE,
+            logger=_PeerPortLog(),
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._server_tls)
@@ -254,6 +260,34 @@ class PeerHost:
         if self._runner is not None:
             with contextlib.suppress(Exception):
                 await self._runner.cleanup()
+
+
+class _PeerPortLog(logging.Logger):
+    """aiohttp's server logger on the peer port. aiohttp logs a malformed request (bad request
+    line, oversized header, TLS on the plain port…) with a traceback quoting up to 100 bytes of
+    it; here each becomes one structured warning ``http.refused`` with the HTTP status and the
+    error's type name — never the peer's bytes nor its address. An error in our own handler is
+    one ``http.failed`` error line with the type name. aiohttp's debug chatter is dropped."""
+
+    def __init__(self) -> None:
+        super().__init__("network.host.http")
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """What aiohttp reports with a traceback: a refused request, or a handler failure."""
+        error = kwargs.get("exc_info")
+        log = structlog.get_logger("network.host")
+        if isinstance(error, HttpProcessingError):
+            log.warning("http.refused", status=int(error.code or 400), error=type(error).__name__)
+        else:
+            log.error("http.failed", error=type(error).__name__ if error else "unknown")
+
+    error = exception
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """aiohttp's debug lines; one is the non-HTTP first request (refused with 400)."""
+        error = kwargs.get("exc_info")
+        if isinstance(error, HttpProcessingError):
+            self.exception(msg, exc_info=error)
 
 
 def _bound_kernel_buffers(sock: Any) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -198,6 +199,10 @@ HTTP_REFUSED: dict[str, tuple[Callable[[int], bytes], int]] = {
 }
 
 
+MALFORMED_HTTP = {"oversized-header", "20000-headers", "oversized-request-line", "tls-client-hello"}
+"""The cases aiohttp's parser refuses (the others are answered by routing or the handler)."""
+
+
 @pytest.mark.parametrize("name", list(HTTP_REFUSED))
 async def test_bad_http_gets_an_error_status_and_no_link(bench: Bench, name: str) -> None:
     """Each request in HTTP_REFUSED gets its HTTP status, then the host ends the connection."""
@@ -206,6 +211,36 @@ async def test_bad_http_gets_an_error_status_and_no_link(bench: Bench, name: str
     assert await asyncio.wait_for(raw.request(request(bench.host.port)), 3) == status
     await asyncio.wait_for(raw.read_until_eof(), 3)  # closed, not left open
     assert not any(e["event"] == "link.refused" for e in bench.logs)  # never reached Noise
+    refused = [e for e in bench.logs if e["event"] == "http.refused"]
+    if name in MALFORMED_HTTP:  # aiohttp's parser refused it: one structured line
+        await eventually(lambda: any(e["event"] == "http.refused" for e in bench.logs))
+        refused = [e for e in bench.logs if e["event"] == "http.refused"]
+        assert [(e["status"], e["log_level"]) for e in refused] == [(400, "warning")]
+    else:
+        assert refused == []
+
+
+GARBAGE = b"\x1b[31mBREW /pot?name=Jane.Doe@example.org HTCPCP/1.0\x00\r\nX: \xff\r\n\r\n"
+
+
+async def test_garbage_request_line_is_one_redacted_warning(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A garbage request line gets 400 and one structured warning holding no byte of it;
+    aiohttp's own logger (traceback, quoted request) stays silent."""
+    caplog.set_level(logging.DEBUG)
+    raw = await bench.raw(None)
+    assert await asyncio.wait_for(raw.request(GARBAGE), 3) == 400
+    await asyncio.wait_for(raw.read_until_eof(), 3)
+    await eventually(lambda: any(e["event"] == "http.refused" for e in bench.logs))
+    (line,) = [e for e in bench.logs if e["event"].startswith("http.")]
+    assert line["log_level"] == "warning"
+    assert set(line) == {"event", "log_level", "status", "error"}
+    assert line["status"] == 400
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")]
+    text = repr(bench.logs) + caplog.text
+    for piece in ("BREW", "Jane", "pot", "HTCPCP", "\x1b"):
+        assert piece not in text
 
 
 # --- the handshake --------------------------------------------------------------------------
