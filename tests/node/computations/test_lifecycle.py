@@ -127,7 +127,9 @@ async def test_a_run_past_its_deadline_aborts_everywhere_and_releases(tmp_path: 
             assert (record.state, record.reason) == ("aborted", "deadline_passed")
             assert result_rows(node, run_id) == 0
         assert [lea.usage(), ngo_a.usage()] == [0, 0]
-        assert any(d.get("phase") == "computing" for _, d in ngo_a.events)
+        # The deadline struck after ``go`` (during key setup or computing; which one depends
+        # on how far the honest parties got before the rogue's silence stopped them).
+        assert any(d.get("phase") in {"keys", "computing"} for _, d in ngo_a.events)
     finally:
         await tasks.aclose()
         await stop_nodes(nodes)
