@@ -39,7 +39,8 @@ from network.errors import (
     WireCode,
 )
 from network.identity import Identity, node_id_from_public_key, verify
-from network.noise import HandshakeState, TransportCipher
+from network.noise import HandshakeState
+from network.recordcipher import TransportCipher
 
 PROTOCOL = "confide.v1"
 PATH = "/confide/v1"

@@ -33,7 +33,8 @@ from network.channel import PATH, PROTOCOL, VERSION, LocalParty
 from network.errors import NetworkError
 from network.identity import Identity
 from network.link import Link, Session
-from network.noise import HandshakeState, TransportCipher
+from network.noise import HandshakeState
+from network.recordcipher import TransportCipher
 
 OPCODE_CONTINUATION, OPCODE_BINARY, OPCODE_CLOSE = 0x0, 0x2, 0x8
 LOW_ORDER_X25519: Final = (

@@ -34,8 +34,8 @@ import structlog
 from network import framing
 from network.channel import Peer
 from network.errors import NetworkError, RemoteProtocolError, WireCode
-from network.noise import TransportCipher
 from network.reassembly import Reassembler
+from network.recordcipher import TransportCipher
 from network.session import (
     BULK,
     CONTROL,

@@ -20,7 +20,8 @@ from network.errors import NetworkError, WireCode
 from network.evilpeer import Echo, new_party, round_trip
 from network.host import BACKOFF_BASE, BACKOFF_CAP, LinkRefusedError, PeerHost
 from network.link import Link
-from network.noise import HandshakeState, TransportCipher
+from network.noise import HandshakeState
+from network.recordcipher import TransportCipher
 
 pytestmark = pytest.mark.asyncio
 

@@ -30,8 +30,8 @@ from network.noise import (
     CipherState,
     HandshakeStage,
     HandshakeState,
-    TransportCipher,
 )
+from network.recordcipher import TransportCipher
 
 VECTORS = Path(__file__).parent / "vectors" / "noise_xx_25519_chachapoly_sha256.json"
 PROLOGUE = b"confide/1 test prologue"
